@@ -1,0 +1,138 @@
+"""Errors raised by the Thrixel client.
+
+Every failure of a call ends in one of these classes, so callers switch on the type and never
+on a `requests` exception or a status code. Messages never contain the API key.
+"""
+
+from __future__ import annotations
+
+
+class ThrixelError(Exception):
+    """Base class of every error the client raises."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        request_id: str | None = None,
+        body: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.request_id = request_id
+        self.body = body
+
+    @property
+    def transient(self) -> bool:
+        """Whether trying the same call again later may succeed."""
+        return False
+
+
+class ThrixelConnectionError(ThrixelError):
+    """The service could not be reached, or the connection dropped mid-answer."""
+
+    @property
+    def transient(self) -> bool:
+        return True
+
+
+class CertificateError(ThrixelConnectionError):
+    """TLS verification failed: the server's certificate is not trusted."""
+
+    @property
+    def transient(self) -> bool:
+        return False
+
+
+class RequestTimeoutError(ThrixelError):
+    """Connecting or reading took longer than the configured timeout."""
+
+    @property
+    def transient(self) -> bool:
+        return True
+
+
+class ValidationError(ThrixelError):
+    """The request was rejected before or by the service (400 or 422) because of one field."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+        body: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, request_id=request_id, body=body)
+        self.field = field
+
+
+class AuthError(ThrixelError):
+    """The API key is missing or invalid (401)."""
+
+
+class ForbiddenError(AuthError):
+    """The API key is valid but does not own the resource (403)."""
+
+
+class NotFoundError(ThrixelError):
+    """The id or the path is unknown to the service (404 or 405)."""
+
+
+class ConflictError(ThrixelError):
+    """The resource is not ready yet (409, a conversion still queued or running)."""
+
+    @property
+    def transient(self) -> bool:
+        return True
+
+
+class GoneError(ThrixelError):
+    """The resource failed for good (410, a failed conversion)."""
+
+
+class PayloadTooLargeError(ThrixelError):
+    """The upload is larger than the service accepts (413)."""
+
+
+class RateLimitedError(ThrixelError):
+    """Too many requests (429). `retry_after` is the delay in seconds, when the service gave one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+        body: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, request_id=request_id, body=body)
+        self.retry_after = retry_after
+
+    @property
+    def transient(self) -> bool:
+        return True
+
+
+class ServerError(ThrixelError):
+    """The service failed (5xx)."""
+
+    @property
+    def transient(self) -> bool:
+        return True
+
+
+class InvalidResponseError(ThrixelError):
+    """The answer could not be used: not JSON, a missing field, a short or corrupt download."""
+
+    @property
+    def transient(self) -> bool:
+        return True
+
+
+class CancelledError(ThrixelError):
+    """The caller's cancel event was set while the call was running."""
