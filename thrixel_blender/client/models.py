@@ -411,3 +411,111 @@ def validate_response_id(value: str) -> str:
         return validate_id(value, "submission id")
     except ValidationError as exc:
         raise InvalidResponseError(f"The service returned an invalid id {value!r}") from exc
+
+
+@dataclass(frozen=True)
+class ConversionJob:
+    """A conversion of a submission to another format, from the `/convert` job API."""
+
+    job_id: str
+    submission_id: str
+    format: str
+    status: str
+    """One of queued, running, ready, failed."""
+    error: str | None
+    download_url: str | None
+    raw: dict[str, Any]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in ("ready", "failed")
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ConversionJob:
+        return cls(
+            job_id=validate_response_id(_require(data, "job_id", str)),
+            submission_id=validate_response_id(_require(data, "submission_id", str)),
+            format=_require(data, "format", str),
+            status=_require(data, "status", str),
+            error=_optional_str(data, "error"),
+            download_url=_optional_str(data, "download_url"),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project that groups submissions."""
+
+    id: str
+    name: str
+    description: str | None
+    is_archived: bool
+    submission_count: int
+    created_at: str | None
+    updated_at: str | None
+    raw: dict[str, Any]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Project:
+        count = data.get("submission_count")
+        return cls(
+            id=validate_response_id(_require(data, "id", str)),
+            name=_require(data, "name", str),
+            description=_optional_str(data, "description"),
+            is_archived=data.get("is_archived") is True,
+            submission_count=count if isinstance(count, int) else 0,
+            created_at=_optional_str(data, "created_at"),
+            updated_at=_optional_str(data, "updated_at"),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True)
+class SubmissionSummary:
+    """One row of the submissions list."""
+
+    submission_id: str
+    phase: int
+    status: str
+    nickname: str | None
+    is_pinned: bool
+    project_id: str | None
+    created_at: str | None
+    raw: dict[str, Any]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SubmissionSummary:
+        phase = data.get("phase")
+        project = data.get("project_id")
+        return cls(
+            submission_id=validate_response_id(_require(data, "submission_id", str)),
+            phase=phase if isinstance(phase, int) and not isinstance(phase, bool) else 0,
+            status=_require(data, "status", str),
+            nickname=_optional_str(data, "nickname"),
+            is_pinned=data.get("is_pinned") is True,
+            project_id=validate_response_id(project) if isinstance(project, str) else None,
+            created_at=_optional_str(data, "created_at"),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True)
+class GalleryItem:
+    """A published gallery model; `parent_id` links it into the gallery tree."""
+
+    id: str
+    parent_id: str | None
+    name: str
+    raw: dict[str, Any]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GalleryItem:
+        parent = data.get("parent_id")
+        name = data.get("name") or data.get("title") or data.get("nickname") or ""
+        return cls(
+            id=validate_response_id(_require(data, "id", str)),
+            parent_id=validate_response_id(parent) if isinstance(parent, str) else None,
+            name=str(name),
+            raw=dict(data),
+        )
