@@ -1,0 +1,10 @@
+"""One router per page of the API docs, plus the test hooks; `app.py` mounts them all."""
+
+from fastapi import APIRouter
+
+from . import admin, download, progress, workflow
+
+API_ROUTERS: tuple[APIRouter, ...] = (workflow.router, progress.router, download.router)
+"""Routers mounted under /api/v1, in docs order."""
+ADMIN_ROUTERS: tuple[APIRouter, ...] = (admin.router,)
+"""Routers for the test hooks, mounted under /_test."""

@@ -1,0 +1,96 @@
+"""Test hooks under /_test: reset, pace and settings, planned failures, request log, faults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field, StrictStr
+
+from ..auth import StoreDep
+from ..faults import FaultSpec
+from ..store import Store
+
+router = APIRouter(tags=["test hooks"])
+
+
+class FailRequest(BaseModel):
+    submission_id: StrictStr | None = None
+    """Fail this submission; without it, the next submission created fails."""
+    error: StrictStr = "Generation failed"
+    after_steps: int = Field(0, ge=0)
+    """Progress steps the planned failure lets through first (next submission only)."""
+
+
+@router.get("/health", name="admin_health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.post("/reset", name="admin_reset")
+async def reset(store: StoreDep) -> dict[str, str]:
+    store.reset()
+    return {"status": "reset"}
+
+
+@router.get("/config", name="admin_get_config")
+async def get_config(store: StoreDep) -> dict[str, Any]:
+    return store.config.public_dict()
+
+
+@router.post("/config", name="admin_set_config")
+async def set_config(changes: dict[str, Any], store: StoreDep) -> dict[str, Any]:
+    try:
+        store.config.update(changes)
+    except KeyError as error:
+        raise HTTPException(422, f"Unknown setting {error}.") from None
+    return store.config.public_dict()
+
+
+@router.post("/fail", name="admin_fail")
+async def fail(body: FailRequest, store: StoreDep) -> dict[str, Any]:
+    if body.submission_id is None:
+        store.pending_failures.append({"after_steps": body.after_steps, "error": body.error})
+        return {"planned": len(store.pending_failures)}
+    submission = store.submissions.get(body.submission_id)
+    if submission is None:
+        raise HTTPException(404, f"Submission '{body.submission_id}' not found.")
+    submission.fail(body.error)
+    return {"submission_id": submission.id, "status": submission.status}
+
+
+@router.get("/requests", name="admin_requests")
+async def requests_log(store: StoreDep, route: str | None = None) -> list[dict[str, Any]]:
+    with store.lock:
+        entries = list(store.request_log)
+    return [e for e in entries if route is None or e["route"] == route]
+
+
+def _clear(store: Store, items: list[dict[str, Any]]) -> dict[str, int]:
+    with store.lock:
+        count = len(items)
+        items.clear()
+    return {"cleared": count}
+
+
+@router.delete("/requests", name="admin_clear_requests")
+async def clear_requests(store: StoreDep) -> dict[str, int]:
+    return _clear(store, store.request_log)
+
+
+@router.get("/faults", name="admin_faults")
+async def list_faults(store: StoreDep) -> list[dict[str, Any]]:
+    return list(store.faults)
+
+
+@router.post("/faults", name="admin_add_fault")
+async def add_fault(spec: FaultSpec, store: StoreDep) -> dict[str, Any]:
+    entry = spec.model_dump()
+    with store.lock:
+        store.faults.append(entry)
+    return entry
+
+
+@router.delete("/faults", name="admin_clear_faults")
+async def clear_faults(store: StoreDep) -> dict[str, int]:
+    return _clear(store, store.faults)

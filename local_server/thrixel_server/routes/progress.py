@@ -1,0 +1,81 @@
+"""Track Progress page: submission info, the event stream and the submission list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import StreamingResponse
+
+from .. import sse
+from ..auth import StoreDep
+from ..store import Store, Submission, iso
+
+router = APIRouter(tags=["progress"])
+
+
+def find_submission(store: Store, submission_id: str) -> Submission:
+    submission = store.submissions.get(submission_id)
+    if submission is None:
+        raise HTTPException(404, f"Submission '{submission_id}' not found.")
+    return submission
+
+
+def public_input(submission: Submission, request: Request) -> dict[str, Any]:
+    """The submission's input, with uploaded data-URL images replaced by their download URLs."""
+    data = dict(submission.input)
+    base = str(request.url_for("download", submission_id=submission.id))
+
+    def shown(image: str, index: int) -> str:
+        if image.startswith("data:"):
+            return f"{base}?format=reference_image&index={index}"
+        return image
+
+    if data.get("image"):
+        data["image"] = shown(data["image"], 0)
+    if data.get("images"):
+        data["images"] = [shown(image, i) for i, image in enumerate(data["images"])]
+    return data
+
+
+def submission_info(submission: Submission, request: Request) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "submission_id": submission.id,
+        "phase": submission.phase,
+        "status": submission.status,
+        "model": submission.model,
+        "input": public_input(submission, request),
+        "parameters": submission.parameters,
+        "parent_submission_id": submission.parent_submission_id,
+        "project_id": submission.project_id,
+        "nickname": submission.nickname,
+        "is_archived": submission.is_archived,
+        "is_visible": submission.is_visible,
+        "is_deleted": submission.is_deleted,
+        "is_pinned": submission.is_pinned,
+        "adaptive_thinking": submission.adaptive_thinking,
+        "progress": submission.progress,
+        "created_at": iso(submission.created_at),
+        "completed_at": iso(submission.completed_at),
+    }
+    if submission.status == "failed":
+        info["error"] = submission.error
+    if submission.original_filename is not None:
+        info["original_filename"] = submission.original_filename
+        info["file_size_bytes"] = submission.file_size_bytes
+    return info
+
+
+@router.get("/{submission_id}/info", name="info")
+async def get_info(submission_id: str, request: Request, store: StoreDep) -> dict[str, Any]:
+    return submission_info(find_submission(store, submission_id), request)
+
+
+@router.get("/{submission_id}/stream", name="stream")
+async def stream(submission_id: str, store: StoreDep) -> StreamingResponse:
+    submission = find_submission(store, submission_id)
+    return StreamingResponse(
+        sse.event_stream(store, submission),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
