@@ -10,7 +10,7 @@ import sys
 
 import uvicorn
 
-from .app import create_app
+from .app import create_asgi_app
 from .config import ServerConfig
 
 log = logging.getLogger("thrixel_server")
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.stdout.write(f"Thrixel local server listening on {hosts} port {port}\n")
     sys.stdout.flush()
     config = uvicorn.Config(
-        create_app(build_config(args)),
+        create_asgi_app(build_config(args)),
         log_level=args.log_level,
         timeout_graceful_shutdown=1,
         access_log=False,

@@ -9,7 +9,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import compile_path
 
 from .config import ServerConfig
-from .middleware import RouteTable, ThrixelMiddleware
+from .middleware import RawSendCapture, RouteTable, ThrixelMiddleware
 from .routes import ADMIN_ROUTERS, API_ROUTERS
 from .store import Store
 
@@ -37,6 +37,11 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         route_table += named_routes(router, API_PREFIX)
     app.add_middleware(ThrixelMiddleware, fastapi_app=app, route_table=route_table)
     return app
+
+
+def create_asgi_app(config: ServerConfig | None = None) -> RawSendCapture:
+    """Return the application as uvicorn should run it, able to drop connections for faults."""
+    return RawSendCapture(create_app(config))
 
 
 def named_routes(router: APIRouter, prefix: str) -> RouteTable:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 FaultKind = Literal[
     "drop_before_body",
@@ -38,9 +39,23 @@ class FaultSpec(BaseModel):
     seconds: float = Field(5.0, ge=0, le=120)
     """Delay for `slow`, silence for the stream faults."""
     target_host: str = "127.0.0.2"
-    """Loopback host a `redirect` points at (same port and path)."""
+    """Loopback host a `redirect` points at (same port and path): an address or `localhost`."""
+    redirect_status: Literal[301, 302, 303, 307, 308] = 302
     events: int = Field(1, ge=0)
     """Events `stream_close_early` sends before closing."""
+
+    @field_validator("target_host")
+    @classmethod
+    def _loopback_only(cls, value: str) -> str:
+        if value == "localhost":
+            return value
+        try:
+            loopback = ipaddress.ip_address(value).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError("target_host must be a loopback address or 'localhost'")
+        return value
 
 
 def take_fault(faults: list[dict[str, Any]], route: str, method: str) -> dict[str, Any] | None:

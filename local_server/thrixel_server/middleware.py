@@ -53,6 +53,21 @@ def parsed_body(body: bytes, content_type: str, complete: bool) -> Any:
     return body[:2000].decode("utf-8", "replace") if body else None
 
 
+RAW_SEND_KEY = "thrixel.raw_send"
+
+
+class RawSendCapture:
+    """Outermost ASGI wrapper that keeps the server's own `send` in the scope for faults."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[RAW_SEND_KEY] = send
+        await self.app(scope, receive, send)
+
+
 class ThrixelMiddleware:
     def __init__(self, app: ASGIApp, *, fastapi_app: Any, route_table: RouteTable) -> None:
         self.app = app
@@ -112,5 +127,10 @@ class ThrixelMiddleware:
             await self.app(scope, logging_receive, logging_send)
             return
         await fault_actions.apply(
-            fault, self.app, scope, logging_receive, logging_send, raw_send=send
+            fault,
+            self.app,
+            scope,
+            logging_receive,
+            logging_send,
+            raw_send=scope.get(RAW_SEND_KEY, send),
         )

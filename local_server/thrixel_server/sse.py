@@ -39,13 +39,21 @@ def snapshot(submission: Submission) -> list[dict[str, Any]]:
     return events
 
 
-async def event_stream(store: Store, submission: Submission) -> AsyncIterator[str]:
-    """Yield the snapshot, then each new event, keep-alive comments in silences; end after the
-    terminal status."""
+async def event_stream(
+    store: Store, submission: Submission, fault: dict[str, Any] | None = None
+) -> AsyncIterator[str]:
+    """Yield the snapshot, then each new event and keep-alive comments in silences.
+
+    The stream ends after the terminal status, or where a queued stream fault cuts it.
+    """
     index = len(submission.events)
     for event in snapshot(submission):
         yield frame(event)
     if submission.is_terminal:
+        return
+    if fault is not None:
+        async for text in faulty_stream(store, submission, fault, index):
+            yield text
         return
     last_sent = time.monotonic()
     while True:
@@ -60,3 +68,29 @@ async def event_stream(store: Store, submission: Submission) -> AsyncIterator[st
         if time.monotonic() - last_sent >= store.config.keepalive_seconds:
             yield KEEPALIVE_COMMENT
             last_sent = time.monotonic()
+
+
+async def faulty_stream(
+    store: Store, submission: Submission, fault: dict[str, Any], index: int
+) -> AsyncIterator[str]:
+    """Misbehave as the fault says after the snapshot, then close without a terminal event."""
+    kind = fault["fault"]
+    if kind == "stream_close_early":
+        sent = 0
+        while sent < fault["events"]:
+            await asyncio.sleep(POLL_SECONDS)
+            while index < len(submission.events) and sent < fault["events"]:
+                event = submission.events[index]
+                index += 1
+                if is_terminal_event(event):
+                    return
+                yield frame(event)
+                sent += 1
+        return
+    deadline = time.monotonic() + fault["seconds"]
+    if kind == "stream_stall":
+        await asyncio.sleep(fault["seconds"])
+        return
+    while time.monotonic() < deadline:
+        await asyncio.sleep(min(store.config.keepalive_seconds, deadline - time.monotonic()))
+        yield KEEPALIVE_COMMENT

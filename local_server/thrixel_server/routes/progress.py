@@ -72,10 +72,12 @@ async def get_info(submission_id: str, request: Request, store: StoreDep) -> dic
 
 
 @router.get("/{submission_id}/stream", name="stream")
-async def stream(submission_id: str, store: StoreDep) -> StreamingResponse:
+async def stream(submission_id: str, request: Request, store: StoreDep) -> StreamingResponse:
     submission = find_submission(store, submission_id)
+    # A stream fault queued through the test hooks arrives in the request state.
+    fault = getattr(request.state, "thrixel_fault", None)
     return StreamingResponse(
-        sse.event_stream(store, submission),
+        sse.event_stream(store, submission, fault),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
