@@ -1,0 +1,39 @@
+"""Thrixel for Blender: generate 3D models from a prompt inside Blender.
+
+This module only registers and unregisters; see the submodules for the work.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+from . import logs, operators, panels, preferences, props, pump, runtime, tracking
+
+_CLASSES = (
+    *preferences.classes,
+    *props.classes,
+    *operators.classes,
+    *panels.classes,
+)
+
+
+def register() -> None:
+    logs.install(__package__)
+    # Preferences come first so that everything after them can read the settings.
+    for cls in _CLASSES:
+        bpy.utils.register_class(cls)
+    props.register()
+    tracking.register()
+    # Records of a file opened before the add-on was enabled are picked up by the pump.
+    runtime.get().resume_pending = True
+    pump.register()
+
+
+def unregister() -> None:
+    pump.unregister()
+    tracking.unregister()
+    runtime.shutdown()
+    props.unregister()
+    for cls in reversed(_CLASSES):
+        bpy.utils.unregister_class(cls)
+    logs.uninstall()

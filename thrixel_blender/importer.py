@@ -1,0 +1,288 @@
+"""Import a downloaded GLB into a new collection at the 3D cursor, all or nothing.
+
+Every imported object is tagged with the submission it came from, its phase and the original
+glTF node name, read from the file itself, because Blender renames colliding names (`Head`
+becomes `Head.001`). A failed import removes every datablock it created, so the file is left
+exactly as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+from .client.glb import InvalidGLBError, node_names
+from .glb_stamp import NODE_INDEX_KEY, write_stamped_copy
+from .messages import UserFacingError
+
+log = logging.getLogger(__name__)
+
+PROP_SUBMISSION_ID = "thrixel_submission_id"
+PROP_PHASE = "thrixel_phase"
+PROP_NODE_NAME = "thrixel_node_name"
+
+DEFAULT_COLLECTION_NAME = "Thrixel Model"
+_PREFERRED_OPTIONS = {
+    # 4.5 and newer: a single glTF scene goes into the context's collection, several scenes
+    # into one child collection each. 4.2 has no such option and links into the context's
+    # collection or the scene's; `_gather_into` collects whatever lands outside.
+    "import_scene_as_collection": True,
+}
+
+
+class ImportFailed(UserFacingError):
+    """The model could not be imported; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ImportedModel:
+    collection_name: str
+    object_names: list[str]
+
+
+def import_glb(
+    scene: bpy.types.Scene, path: Path, *, name: str, submission_id: str, phase: int
+) -> ImportedModel:
+    """Import the GLB at `path` into a new collection named `name` in `scene`.
+
+    Raises ImportFailed, with the scene unchanged, when the file cannot be read or imported.
+    """
+    stamped = path.with_name(path.stem + ".stamped.glb")
+    try:
+        document = write_stamped_copy(path, stamped)
+    except InvalidGLBError as error:
+        raise ImportFailed(
+            f"The downloaded model for \"{name}\" is damaged ({error.message}). "
+            "Retry the job to download it again."
+        ) from None
+    except OSError as error:
+        raise ImportFailed(
+            f"The downloaded model \"{path}\" could not be read ({error.strerror}). "
+            "Check the disk and retry the job."
+        ) from None
+
+    try:
+        return _import_stamped(scene, stamped, document, name, submission_id, phase)
+    finally:
+        stamped.unlink(missing_ok=True)
+
+
+def _import_stamped(
+    scene: bpy.types.Scene,
+    stamped: Path,
+    document: dict[str, Any],
+    name: str,
+    submission_id: str,
+    phase: int,
+) -> ImportedModel:
+    view_layer = _view_layer_of(scene)
+    snapshot = _snapshot_ids()
+    selection = _SelectionState.capture(view_layer)
+    previous_active = view_layer.active_layer_collection
+    try:
+        collection = bpy.data.collections.new(name or DEFAULT_COLLECTION_NAME)
+        scene.collection.children.link(collection)
+        layer_collection = _layer_collection_of(view_layer.layer_collection, collection)
+        view_layer.active_layer_collection = layer_collection
+        _run_importer(scene, view_layer, layer_collection, stamped)
+        new_objects = [obj for obj in bpy.data.objects if obj.session_uid not in snapshot]
+        _gather_into(collection, new_objects, snapshot)
+        _tag_objects(new_objects, node_names(document), submission_id, phase)
+        _move_to_cursor(new_objects, collection, scene.cursor.location)
+    except Exception as error:
+        _remove_new_ids(snapshot)
+        selection.restore(view_layer)
+        raise ImportFailed(_failure_message(name, error)) from None
+    finally:
+        _restore_active_collection(view_layer, previous_active)
+
+    log.info("Imported %d objects into collection %r", len(new_objects), collection.name)
+    return ImportedModel(collection.name, [obj.name for obj in new_objects])
+
+
+def _run_importer(
+    scene: bpy.types.Scene,
+    view_layer: bpy.types.ViewLayer,
+    layer_collection: bpy.types.LayerCollection,
+    path: Path,
+) -> None:
+    """Run Blender's glTF importer with `layer_collection` as the context's collection.
+
+    The importer links new objects into `bpy.context.collection`, which is not the view
+    layer's active collection when no window is open (timers, background mode).
+    """
+    available = {prop.identifier for prop in bpy.ops.import_scene.gltf.get_rna_type().properties}
+    options = {key: value for key, value in _PREFERRED_OPTIONS.items() if key in available}
+    with bpy.context.temp_override(
+        scene=scene,
+        view_layer=view_layer,
+        collection=layer_collection.collection,
+        layer_collection=layer_collection,
+    ):
+        bpy.ops.import_scene.gltf(filepath=str(path), **options)
+
+
+def _tag_objects(
+    objects: list[bpy.types.Object], names: list[str], submission_id: str, phase: int
+) -> None:
+    """Tag each object and map it to its glTF node through the stamped index."""
+    for obj in objects:
+        index = obj.get(NODE_INDEX_KEY)
+        node_name = ""
+        if isinstance(index, int) and 0 <= index < len(names):
+            node_name = names[index]
+        elif obj.name in names:
+            # A node whose extras were not an object could not be stamped; its name is
+            # then the best evidence, and Blender keeps a name that did not collide.
+            node_name = obj.name
+        obj[PROP_SUBMISSION_ID] = submission_id
+        obj[PROP_PHASE] = phase
+        obj[PROP_NODE_NAME] = node_name
+        _remove_stamp(obj)
+
+
+def _remove_stamp(obj: bpy.types.Object) -> None:
+    if NODE_INDEX_KEY in obj:
+        del obj[NODE_INDEX_KEY]
+    if obj.type == 'ARMATURE':
+        # Joint nodes become bones, and their extras land on the bone and the pose bone.
+        bones = list(obj.data.bones) + list(obj.pose.bones if obj.pose else [])
+        for bone in bones:
+            if NODE_INDEX_KEY in bone:
+                del bone[NODE_INDEX_KEY]
+
+
+def _gather_into(
+    collection: bpy.types.Collection, objects: list[bpy.types.Object], snapshot: set[int]
+) -> None:
+    """Move objects that the importer linked into existing collections into `collection`.
+
+    Objects in collections the importer created itself (one per extra glTF scene, or the
+    hidden one for bone shapes) stay there.
+    """
+    for obj in objects:
+        created = [
+            owner
+            for owner in obj.users_collection
+            if owner.session_uid not in snapshot and not owner.is_embedded_data
+        ]
+        if created:
+            continue
+        for owner in list(obj.users_collection):
+            owner.objects.unlink(obj)
+        collection.objects.link(obj)
+
+
+def _move_to_cursor(
+    objects: list[bpy.types.Object], collection: bpy.types.Collection, cursor: Any
+) -> None:
+    """Shift the model's root objects so the model's origin sits at the 3D cursor."""
+    for obj in objects:
+        if obj.parent is None and collection in obj.users_collection:
+            obj.location = obj.location + cursor
+
+
+def _failure_message(name: str, error: Exception) -> str:
+    if isinstance(error, RuntimeError):
+        reason = _importer_reason(str(error))
+        return (
+            f"Blender could not import the model for \"{name}\": {reason}. "
+            "Nothing was added; retry the job, or report the submission if it fails again."
+        )
+    log.error("Importing the model for %r failed unexpectedly", name, exc_info=error)
+    return (
+        f"Importing the model for \"{name}\" failed because of an unexpected error. "
+        "Nothing was added; the details are in the system console."
+    )
+
+
+def _importer_reason(text: str) -> str:
+    """The last meaningful line of the importer's error, without traceback or class name."""
+    lines = [
+        line.strip()
+        for line in text.strip().splitlines()
+        if line.strip() and not line.strip().startswith("Location:")
+    ]
+    reason = lines[-1] if lines else "no reason given"
+    if reason.startswith("Error:"):
+        reason = reason[len("Error:") :].strip()
+    head, separator, tail = reason.partition(": ")
+    if separator and head.isidentifier() and head.endswith(("Error", "Exception")):
+        reason = tail
+    return reason.rstrip(".") or "no reason given"
+
+
+# Leaving the file as it was.
+
+
+def _id_collections() -> Iterator[bpy.types.bpy_prop_collection]:
+    for prop in bpy.data.bl_rna.properties:
+        if prop.type == 'COLLECTION':
+            yield getattr(bpy.data, prop.identifier)
+
+
+def _snapshot_ids() -> set[int]:
+    return {datablock.session_uid for ids in _id_collections() for datablock in ids}
+
+
+def _remove_new_ids(snapshot: set[int]) -> None:
+    new_ids = [
+        datablock
+        for ids in _id_collections()
+        for datablock in ids
+        if datablock.session_uid not in snapshot
+    ]
+    if new_ids:
+        bpy.data.batch_remove(new_ids)
+    log.info("Removed %d datablocks left by a failed import", len(new_ids))
+
+
+@dataclass
+class _SelectionState:
+    selected: list[str]
+    active: str | None
+
+    @classmethod
+    def capture(cls, view_layer: bpy.types.ViewLayer) -> _SelectionState:
+        selected = [obj.name for obj in view_layer.objects if obj.select_get(view_layer=view_layer)]
+        active = view_layer.objects.active
+        return cls(selected, active.name if active is not None else None)
+
+    def restore(self, view_layer: bpy.types.ViewLayer) -> None:
+        for obj in view_layer.objects:
+            obj.select_set(obj.name in self.selected, view_layer=view_layer)
+        view_layer.objects.active = view_layer.objects.get(self.active) if self.active else None
+
+
+def _view_layer_of(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
+    if bpy.context.scene == scene and bpy.context.view_layer is not None:
+        return bpy.context.view_layer
+    return scene.view_layers[0]
+
+
+def _layer_collection_of(
+    root: bpy.types.LayerCollection, collection: bpy.types.Collection
+) -> bpy.types.LayerCollection | None:
+    if root.collection == collection:
+        return root
+    for child in root.children:
+        found = _layer_collection_of(child, collection)
+        if found is not None:
+            return found
+    return None
+
+
+def _restore_active_collection(
+    view_layer: bpy.types.ViewLayer, previous: bpy.types.LayerCollection | None
+) -> None:
+    try:
+        if previous is not None:
+            view_layer.active_layer_collection = previous
+    except (ReferenceError, TypeError):
+        # The previous active collection was removed with the failed import's leftovers.
+        view_layer.active_layer_collection = view_layer.layer_collection

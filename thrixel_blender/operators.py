@@ -1,0 +1,199 @@
+"""Operators: generate a model, cancel, retry or remove a job, check the connection."""
+
+from __future__ import annotations
+
+import logging
+
+from bpy.props import StringProperty
+from bpy.types import Context, Operator
+
+from . import messages, online, preferences, props, runtime, tracking
+from .client import Phase1Request, ThrixelClient
+
+log = logging.getLogger(__name__)
+
+
+def network_ready(cls: type[Operator]) -> bool:
+    """Poll helper for operators that send requests; explains in the tooltip when they can't."""
+    if not online.is_allowed():
+        cls.poll_message_set(online.OFFLINE_REASON)
+        return False
+    problem = preferences.missing_setting()
+    if problem:
+        cls.poll_message_set(problem)
+        return False
+    return True
+
+
+def _find_record(operator: Operator, context: Context, job_id: str) -> props.THRIXEL_PG_job | None:
+    record = context.scene.thrixel.find_job(job_id)
+    if record is None:
+        operator.report({'ERROR'}, f"No job with id \"{job_id}\" in this scene.")
+    return record
+
+
+class THRIXEL_OT_generate_model(Operator):
+    """Generate a 3D model from the prompt with Thrixel and import it at the 3D cursor"""
+
+    bl_idname = "thrixel.generate_model"
+    bl_label = "Generate"
+    bl_options = {'REGISTER'}
+
+    @classmethod
+    def poll(cls, context: Context) -> bool:
+        return network_ready(cls)
+
+    def execute(self, context: Context) -> set[str]:
+        settings = context.scene.thrixel
+        prompt = settings.prompt.strip()
+        if not prompt:
+            self.report({'ERROR'}, "The prompt is empty. Describe the model, then press Generate.")
+            return {'CANCELLED'}
+        request = Phase1Request(
+            task=prompt,
+            model=settings.model_override.strip() or None,
+            adaptive_thinking=settings.adaptive_thinking,
+        )
+        try:
+            request.validate()
+            tracking.start_generate(context.scene, request)
+        except Exception as error:
+            self.report({'ERROR'}, messages.user_message(error, action="Generate"))
+            return {'CANCELLED'}
+        self.report(
+            {'INFO'}, f"Submitted \"{_shorten(prompt)}\". Progress shows in the Jobs panel."
+        )
+        return {'FINISHED'}
+
+
+class THRIXEL_OT_cancel_job(Operator):
+    """Stop following this job. Work already sent keeps running on the service"""
+
+    bl_idname = "thrixel.cancel_job"
+    bl_label = "Cancel Job"
+    bl_options = {'REGISTER', 'INTERNAL'}
+
+    job_id: StringProperty(name="Job ID", options={'SKIP_SAVE'})
+
+    def execute(self, context: Context) -> set[str]:
+        record = _find_record(self, context, self.job_id)
+        if record is None:
+            return {'CANCELLED'}
+        if not record.is_active:
+            self.report({'WARNING'}, f"The job \"{_shorten(record.label)}\" is not running.")
+            return {'CANCELLED'}
+        # The runner also queues a "cancelled" event. Setting the state here shows it at once
+        # and also covers a record that no run follows, such as one paused while offline.
+        runtime.get().cancel(record.job_id)
+        record.status = "cancelled"
+        record.message = "Stopped following. The service may still finish the submission."
+        self.report({'INFO'}, f"Stopped following \"{_shorten(record.label)}\".")
+        return {'FINISHED'}
+
+
+class THRIXEL_OT_retry_job(Operator):
+    """Try this job again: import the finished model again, or submit the prompt again"""
+
+    bl_idname = "thrixel.retry_job"
+    bl_label = "Retry Job"
+    bl_options = {'REGISTER', 'INTERNAL'}
+
+    job_id: StringProperty(name="Job ID", options={'SKIP_SAVE'})
+
+    @classmethod
+    def poll(cls, context: Context) -> bool:
+        return network_ready(cls)
+
+    def execute(self, context: Context) -> set[str]:
+        record = _find_record(self, context, self.job_id)
+        if record is None:
+            return {'CANCELLED'}
+        if record.is_active:
+            self.report({'WARNING'}, f"The job \"{_shorten(record.label)}\" is still running.")
+            return {'CANCELLED'}
+        try:
+            self._retry(context, record)
+        except Exception as error:
+            self.report({'ERROR'}, messages.user_message(error, action="Retry"))
+            return {'CANCELLED'}
+        self.report({'INFO'}, f"Trying \"{_shorten(record.label)}\" again.")
+        return {'FINISHED'}
+
+    def _retry(self, context: Context, record: props.THRIXEL_PG_job) -> None:
+        if record.submission_id and record.remote_status == "completed":
+            # The model exists on the service; only the download or the import failed.
+            tracking.follow_submission(record)
+            return
+        request = Phase1Request(
+            task=record.prompt,
+            model=context.scene.thrixel.model_override.strip() or None,
+            adaptive_thinking=context.scene.thrixel.adaptive_thinking,
+        )
+        request.validate()
+        old_id = record.job_id
+        tracking.start_generate(context.scene, request)
+        context.scene.thrixel.remove_job(old_id)
+
+
+class THRIXEL_OT_remove_job(Operator):
+    """Remove this finished job from the list. Imported objects stay in the scene"""
+
+    bl_idname = "thrixel.remove_job"
+    bl_label = "Remove Job"
+    bl_options = {'REGISTER', 'INTERNAL'}
+
+    job_id: StringProperty(name="Job ID", options={'SKIP_SAVE'})
+
+    def execute(self, context: Context) -> set[str]:
+        record = _find_record(self, context, self.job_id)
+        if record is None:
+            return {'CANCELLED'}
+        if record.is_active:
+            self.report({'WARNING'}, "Cancel the job before removing it from the list.")
+            return {'CANCELLED'}
+        context.scene.thrixel.remove_job(self.job_id)
+        return {'FINISHED'}
+
+
+class THRIXEL_OT_check_connection(Operator):
+    """Check that the service can be reached and accepts the API key"""
+
+    bl_idname = "thrixel.check_connection"
+    bl_label = "Check Connection"
+    bl_options = {'REGISTER', 'INTERNAL'}
+
+    @classmethod
+    def poll(cls, context: Context) -> bool:
+        return network_ready(cls)
+
+    def execute(self, context: Context) -> set[str]:
+        try:
+            config = preferences.client_config()
+        except Exception as error:
+            self.report({'ERROR'}, messages.user_message(error, action="Check Connection"))
+            return {'CANCELLED'}
+        state = runtime.get()
+        state.connection_status = runtime.ConnectionStatus(f"Checking {config.host}…", ok=True)
+        state.start_check(config, _check_key)
+        self.report({'INFO'}, f"Checking the connection to {config.host}.")
+        return {'FINISHED'}
+
+
+def _check_key(client: ThrixelClient) -> str:
+    """Send one authenticated request; runs on the check's worker thread."""
+    client.list_submissions(limit=1)
+    return f"Connected to {client.config.host}; the API key is accepted."
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+classes = (
+    THRIXEL_OT_generate_model,
+    THRIXEL_OT_cancel_job,
+    THRIXEL_OT_retry_job,
+    THRIXEL_OT_remove_job,
+    THRIXEL_OT_check_connection,
+)

@@ -1,0 +1,112 @@
+"""Sidebar panels in the 3D viewport, tab "Thrixel": Generate and Jobs.
+
+`draw()` only reads the scene's job records and the add-on's settings: no I/O.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+from bpy.types import Context, Panel, UILayout
+
+from . import online, preferences, props
+
+STATUS_ICONS = {
+    "submitting": 'EXPORT',
+    "queued": 'SORTTIME',
+    "processing": 'PLAY',
+    "completed": 'CHECKMARK',
+    "failed": 'ERROR',
+    "cancelled": 'CANCEL',
+}
+CHARACTER_WIDTH_PIXELS = 7
+"""Rough width of one character of the interface font at scale 1, for wrapping labels."""
+
+
+class ThrixelSidebar:
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "Thrixel"
+
+
+class VIEW3D_PT_thrixel_generate(ThrixelSidebar, Panel):
+    bl_idname = "VIEW3D_PT_thrixel_generate"
+    bl_label = "Generate"
+
+    def draw(self, context: Context) -> None:
+        layout = self.layout
+        if not online.is_allowed():
+            draw_offline(layout, context)
+            return
+        problem = preferences.missing_setting()
+        if problem:
+            wrapped_label(layout, context, problem, icon='ERROR')
+            layout.operator(
+                "preferences.addon_show", text="Open Add-on Preferences"
+            ).module = __package__
+            return
+
+        settings = context.scene.thrixel
+        layout.prop(settings, "prompt", text="")
+        layout.prop(settings, "adaptive_thinking")
+        header, body = layout.panel("thrixel_generate_advanced", default_closed=True)
+        header.label(text="Advanced")
+        if body is not None:
+            body.prop(settings, "model_override")
+        layout.operator("thrixel.generate_model", icon='SHADERFX')
+
+
+class VIEW3D_PT_thrixel_jobs(ThrixelSidebar, Panel):
+    bl_idname = "VIEW3D_PT_thrixel_jobs"
+    bl_label = "Jobs"
+
+    def draw(self, context: Context) -> None:
+        layout = self.layout
+        jobs = context.scene.thrixel.jobs
+        if len(jobs) == 0:
+            layout.label(text="No jobs yet. Generated models show up here.")
+            return
+        for record in reversed(jobs):
+            draw_job(layout.box(), context, record)
+
+
+def draw_job(layout: UILayout, context: Context, record: props.THRIXEL_PG_job) -> None:
+    """Draw one job: its name and status, a progress bar while active, its last message."""
+    row = layout.row()
+    row.label(text=record.label, icon=STATUS_ICONS.get(record.status, 'QUESTION'))
+    row.label(text=record.status.capitalize())
+    if record.is_active:
+        layout.progress(factor=record.progress, text=f"{round(record.progress * 100)}%")
+    if record.message:
+        wrapped_label(layout, context, record.message)
+
+    buttons = layout.row(align=True)
+    if record.is_active:
+        buttons.operator("thrixel.cancel_job", text="Cancel", icon='X').job_id = record.job_id
+        return
+    if record.status in ("failed", "cancelled"):
+        buttons.operator(
+            "thrixel.retry_job", text="Retry", icon='FILE_REFRESH'
+        ).job_id = record.job_id
+    buttons.operator("thrixel.remove_job", text="Remove", icon='TRASH').job_id = record.job_id
+
+
+def draw_offline(layout: UILayout, context: Context) -> None:
+    wrapped_label(layout, context, online.OFFLINE_REASON, icon='INTERNET_OFFLINE')
+    layout.operator("screen.userpref_show", text="Open Preferences").section = 'SYSTEM'
+
+
+def wrapped_label(layout: UILayout, context: Context, text: str, icon: str = 'NONE') -> None:
+    """Draw `text` as labels wrapped to the sidebar's width."""
+    region = context.region
+    width = region.width if region is not None else 300
+    scale = context.preferences.system.ui_scale or 1.0
+    columns = max(20, int(width / (CHARACTER_WIDTH_PIXELS * scale)) - 4)
+    # Continuation lines get a blank icon so they line up with the first line's text.
+    indent = 'NONE' if icon == 'NONE' else 'BLANK1'
+    column = layout.column(align=True)
+    for index, line in enumerate(textwrap.wrap(text, columns) or [""]):
+        column.label(text=line, icon=icon if index == 0 else indent)
+
+
+classes = (VIEW3D_PT_thrixel_generate, VIEW3D_PT_thrixel_jobs)

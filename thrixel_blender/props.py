@@ -1,0 +1,132 @@
+"""Scene properties: the Generate form and one record per job.
+
+Everything lives under one pointer, `Scene.thrixel`, so a file saved mid-job keeps its job
+records and resumes following them when opened again. No secret is ever stored here.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import bpy
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+from bpy.types import PropertyGroup
+
+STOPPED_STATUSES = frozenset({"failed", "cancelled"})
+"""Statuses after which nothing happens to a job. A completed job is finished once imported;
+any other status, unknown ones included, means the job is still followed."""
+
+
+class THRIXEL_PG_job(PropertyGroup):
+    """One remote job followed from this scene."""
+
+    job_id: StringProperty(name="Job ID", description="Local id of this job record")
+    kind: StringProperty(name="Kind", default="generate")
+    submission_id: StringProperty(
+        name="Submission ID", description="The service's id of the submission, once known"
+    )
+    status: StringProperty(
+        name="Status",
+        description="Where the job stands: the service's status, or submitting, importing, "
+        "failed or cancelled on this side",
+        default="submitting",
+    )
+    remote_status: StringProperty(
+        name="Service Status", description="The last status the service reported"
+    )
+    progress: FloatProperty(name="Progress", min=0.0, max=1.0, subtype='FACTOR')
+    message: StringProperty(name="Message", description="Last message about this job")
+    prompt: StringProperty(name="Prompt")
+    nickname: StringProperty(name="Nickname")
+    phase: IntProperty(name="Phase", min=0, max=5)
+    collection_name: StringProperty(
+        name="Collection", description="Collection that holds the imported model"
+    )
+    imported: BoolProperty(name="Imported")
+    created: StringProperty(name="Created", description="When the job was started, ISO 8601 in UTC")
+
+    @property
+    def label(self) -> str:
+        """What the job is called in the interface: the nickname, else the prompt."""
+        return self.nickname or self.prompt or self.submission_id or "Untitled job"
+
+    @property
+    def is_active(self) -> bool:
+        """Whether the job still waits on the service or on the import."""
+        if self.status == "completed":
+            return not self.imported
+        return self.status not in STOPPED_STATUSES
+
+
+class THRIXEL_PG_scene(PropertyGroup):
+    """The Generate form and the scene's job records."""
+
+    prompt: StringProperty(name="Prompt", description="Describe the model to generate")
+    adaptive_thinking: BoolProperty(
+        name="Adaptive Thinking",
+        description="Run a deeper reasoning pass: slower, but higher quality",
+    )
+    model_override: StringProperty(
+        name="Model Override",
+        description="Name of the language model to use instead of the service's default. "
+        "Leave empty for the default",
+    )
+    jobs: CollectionProperty(type=THRIXEL_PG_job)
+
+    def add_job(self, *, kind: str, prompt: str, phase: int) -> THRIXEL_PG_job:
+        """Append a new job record in the submitting state."""
+        record = self.jobs.add()
+        record.job_id = uuid.uuid4().hex
+        record.kind = kind
+        record.prompt = prompt
+        record.phase = phase
+        record.status = "submitting"
+        record.message = "Sending the request"
+        record.created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return record
+
+    def find_job(self, job_id: str) -> THRIXEL_PG_job | None:
+        for record in self.jobs:
+            if record.job_id == job_id:
+                return record
+        return None
+
+    def remove_job(self, job_id: str) -> bool:
+        for index, record in enumerate(self.jobs):
+            if record.job_id == job_id:
+                self.jobs.remove(index)
+                return True
+        return False
+
+
+def find_job(job_id: str) -> tuple[bpy.types.Scene, THRIXEL_PG_job] | None:
+    """Find a job record by its local id in any scene of the open file."""
+    for scene in bpy.data.scenes:
+        record = scene.thrixel.find_job(job_id)
+        if record is not None:
+            return scene, record
+    return None
+
+
+def all_jobs() -> list[tuple[bpy.types.Scene, THRIXEL_PG_job]]:
+    """Return every job record of the open file, with its scene."""
+    return [(scene, record) for scene in bpy.data.scenes for record in scene.thrixel.jobs]
+
+
+classes = (THRIXEL_PG_job, THRIXEL_PG_scene)
+
+
+def register() -> None:
+    bpy.types.Scene.thrixel = PointerProperty(type=THRIXEL_PG_scene)
+
+
+def unregister() -> None:
+    del bpy.types.Scene.thrixel

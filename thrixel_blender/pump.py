@@ -1,0 +1,218 @@
+"""The pump: the one timer that applies job events to the scene on the main thread.
+
+Workers only put events on queues. The pump drains them within a time budget, updates the job
+records, imports finished models and tags the 3D viewports for redraw. It does no network I/O
+and never waits. Timers do not fire in background Blender, so tests call `pump()` directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from pathlib import Path
+
+import bpy
+
+from . import importer, messages, props, runtime, tracking
+from .jobs import JobEvent
+
+log = logging.getLogger(__name__)
+
+TIME_BUDGET_SECONDS = 0.02
+"""Time a tick may spend on events; an import always ends the tick, since it takes longer."""
+BUSY_INTERVAL_SECONDS = 0.1
+IDLE_INTERVAL_SECONDS = 0.5
+
+
+def pump() -> float:
+    """Timer callback: apply pending events and return the delay until the next tick."""
+    try:
+        drain()
+    except Exception:
+        # A timer that raises is dropped by Blender, which would freeze every job's progress.
+        log.exception("The job pump failed; it keeps running")
+    state = runtime.get()
+    busy = state.has_runner() and not state.runner.events.empty()
+    return BUSY_INTERVAL_SECONDS if busy else IDLE_INTERVAL_SECONDS
+
+
+def drain(budget: float = TIME_BUDGET_SECONDS) -> int:
+    """Apply queued events until the queue is empty or `budget` seconds have passed.
+
+    Returns how many job events were applied.
+    """
+    state = runtime.get()
+    _apply_check_results(state)
+    if state.resume_pending:
+        tracking.resume_all()
+    if not state.has_runner():
+        return 0
+
+    applied = 0
+    deadline = time.monotonic() + budget
+    while applied == 0 or time.monotonic() < deadline:
+        try:
+            event = state.runner.events.get_nowait()
+        except queue.Empty:
+            break
+        applied += 1
+        if _apply_event(state, event):
+            break
+    if applied:
+        tag_redraw('VIEW_3D')
+    return applied
+
+
+def _apply_event(state: runtime.Runtime, event: JobEvent) -> bool:
+    """Apply one event to its record; returns True when it imported a model."""
+    record_id = state.record_of_run(event.job_id)
+    if record_id is None:
+        log.debug("Ignoring a %s event of a forgotten run", event.kind)
+        return False
+    found = props.find_job(record_id)
+    if found is None:
+        # The record was removed or undone, so the run has no record to update any more.
+        state.runner.cancel(event.job_id)
+        state.forget_run(event.job_id)
+        return False
+    scene, record = found
+
+    if event.kind in ("completed", "failed", "cancelled"):
+        state.forget_run(event.job_id)
+    if event.submission_id and not record.submission_id:
+        record.submission_id = event.submission_id
+    if event.status:
+        record.remote_status = event.status
+
+    if event.kind == "completed":
+        _import_result(scene, record, event)
+        return True
+    _APPLIERS.get(event.kind, _apply_nothing)(record, event)
+    return False
+
+
+def _apply_queued(record: props.THRIXEL_PG_job, event: JobEvent) -> None:
+    record.message = event.message or "Waiting for a free slot"
+
+
+def _apply_submitted(record: props.THRIXEL_PG_job, event: JobEvent) -> None:
+    record.status = event.status or "queued"
+    record.message = "Submitted"
+    log.info("Job %s is submission %s", record.job_id, record.submission_id)
+
+
+def _apply_status(record: props.THRIXEL_PG_job, event: JobEvent) -> None:
+    if event.status:
+        record.status = event.status
+
+
+def _apply_progress(record: props.THRIXEL_PG_job, event: JobEvent) -> None:
+    if event.progress is not None:
+        record.progress = min(1.0, max(0.0, event.progress))
+        if record.status in ("queued", "submitting"):
+            record.status = "processing"
+    if event.message:
+        record.message = event.message
+
+
+def _apply_message(record: props.THRIXEL_PG_job, event: JobEvent) -> None:
+    if event.message:
+        record.message = event.message
+
+
+def _apply_failed(record: props.THRIXEL_PG_job, event: JobEvent) -> None:
+    record.status = "failed"
+    if event.error is not None:
+        record.message = messages.user_message(event.error, action="Following the job")
+    else:
+        record.message = messages.user_message(
+            messages.UserFacingError(event.message or "The job failed without a reason."),
+            action="Following the job",
+        )
+    log.warning("Job %s failed: %s", record.job_id, record.message)
+
+
+def _apply_cancelled(record: props.THRIXEL_PG_job, event: JobEvent) -> None:
+    record.status = "cancelled"
+    record.message = "Stopped following. The service may still finish the submission."
+
+
+def _apply_nothing(record: props.THRIXEL_PG_job, event: JobEvent) -> None:
+    log.debug("Ignoring a %s event for job %s", event.kind, record.job_id)
+
+
+_APPLIERS = {
+    "queued": _apply_queued,
+    "submitted": _apply_submitted,
+    "status": _apply_status,
+    "progress": _apply_progress,
+    "message": _apply_message,
+    "failed": _apply_failed,
+    "cancelled": _apply_cancelled,
+}
+
+
+def _import_result(scene: bpy.types.Scene, record: props.THRIXEL_PG_job, event: JobEvent) -> None:
+    record.remote_status = "completed"
+    record.progress = 1.0
+    glb = event.files.get("glb")
+    if not glb:
+        record.status = "failed"
+        record.message = "The service finished, but no model file was downloaded. Retry the job."
+        return
+    try:
+        model = importer.import_glb(
+            scene,
+            Path(glb),
+            name=record.label,
+            submission_id=record.submission_id,
+            phase=record.phase,
+        )
+    except importer.ImportFailed as error:
+        record.status = "failed"
+        record.message = str(error)
+        log.warning("Import for job %s failed: %s", record.job_id, error)
+        return
+    record.status = "completed"
+    record.imported = True
+    record.collection_name = model.collection_name
+    count = len(model.object_names)
+    record.message = f"Imported {count} object{'s' if count != 1 else ''} into " + (
+        f"\"{model.collection_name}\""
+    )
+
+
+def _apply_check_results(state: runtime.Runtime) -> None:
+    changed = False
+    while True:
+        try:
+            status = state.check_results.get_nowait()
+        except queue.Empty:
+            break
+        state.connection_status = status
+        changed = True
+        log.info("Connection check: %s", status.text)
+    if changed:
+        tag_redraw('PREFERENCES')
+
+
+def tag_redraw(area_type: str) -> None:
+    """Ask every area of `area_type` in every window to redraw."""
+    window_manager = bpy.context.window_manager
+    if window_manager is None:
+        return
+    for window in window_manager.windows:
+        for area in window.screen.areas:
+            if area.type == area_type:
+                area.tag_redraw()
+
+
+def register() -> None:
+    if not bpy.app.timers.is_registered(pump):
+        bpy.app.timers.register(pump, first_interval=IDLE_INTERVAL_SECONDS, persistent=True)
+
+
+def unregister() -> None:
+    if bpy.app.timers.is_registered(pump):
+        bpy.app.timers.unregister(pump)

@@ -1,0 +1,142 @@
+"""Start, resume and retry following jobs, and the file handlers that keep runs in step.
+
+Job records live on the scene, so they survive saving and reopening; runs live in `runtime`
+and do not. When a file is loaded, every run of the previous file is cancelled and forgotten,
+and each record of the new file that is still active is followed again from its submission id.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import bpy
+from bpy.app.handlers import persistent
+
+from . import online, preferences, props, runtime
+from .client import Phase1Request
+from .client.errors import ValidationError
+from .client.validation import validate_id
+
+log = logging.getLogger(__name__)
+
+RESULTS_FOLDER = "results"
+
+
+def results_dir(record_id: str) -> Path:
+    """Folder for one job's downloads, inside the extension's user folder when it has one."""
+    try:
+        base = Path(bpy.utils.extension_path_user(__package__, path=RESULTS_FOLDER, create=True))
+    except ValueError:
+        # Enabled as a plain add-on (not from an extension repository): no user folder.
+        base = Path(tempfile.gettempdir()) / "thrixel_blender" / RESULTS_FOLDER
+    folder = base / record_id
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def start_generate(scene: bpy.types.Scene, request: Phase1Request) -> str:
+    """Add a job record for `request` and start following it; returns the record's id.
+
+    Raises SettingsError when the key or base URL is unusable. Call on the main thread.
+    """
+    runtime.get().set_config(preferences.client_config())
+    record = scene.thrixel.add_job(kind="generate", prompt=request.task or "", phase=1)
+    record_id = record.job_id
+    try:
+        runtime.get().follow(
+            record_id,
+            submit=lambda client, cancel: client.submit_phase1(request),
+            submission_id=None,
+            dest_dir=results_dir(record_id),
+        )
+    except Exception:
+        scene.thrixel.remove_job(record_id)
+        raise
+    return record_id
+
+
+def follow_submission(record: props.THRIXEL_PG_job) -> None:
+    """Follow the existing submission of `record` again, through to download and import."""
+    validate_id(record.submission_id, "submission_id")
+    runtime.get().set_config(preferences.client_config())
+    runtime.get().follow(
+        record.job_id,
+        submit=None,
+        submission_id=record.submission_id,
+        dest_dir=results_dir(record.job_id),
+    )
+    record.status = record.remote_status or "queued"
+    record.progress = 0.0 if record.status != "completed" else record.progress
+    record.message = "Following the submission again"
+
+
+def resume_all() -> None:
+    """Follow again every active record of the open file that no run follows yet.
+
+    While online access is off or the settings are incomplete, the records wait with a
+    message saying why, and the pump calls this again once that changes.
+    """
+    state = runtime.get()
+    blocked = None if online.is_allowed() else online.OFFLINE_REASON
+    blocked = blocked or preferences.missing_setting()
+    for _scene, record in props.all_jobs():
+        if not record.is_active or state.is_following(record.job_id):
+            continue
+        if blocked:
+            record.message = "Paused. " + blocked
+            continue
+        _resume(record)
+    state.resume_pending = bool(blocked)
+
+
+def _resume(record: props.THRIXEL_PG_job) -> None:
+    if not record.submission_id:
+        record.status = "failed"
+        record.message = (
+            "The file was saved before the service confirmed this job, so it cannot be "
+            "followed. Generate the model again."
+        )
+        return
+    try:
+        follow_submission(record)
+    except ValidationError:
+        record.status = "failed"
+        record.message = (
+            f"The saved submission id \"{record.submission_id}\" is not a valid id, so the job "
+            "cannot be followed. Generate the model again."
+        )
+    except Exception:
+        log.exception("Could not resume job %s", record.job_id)
+        record.status = "failed"
+        record.message = "The job could not be resumed. The details are in the system console."
+    else:
+        log.info("Resumed job %s for submission %s", record.job_id, record.submission_id)
+
+
+@persistent
+def on_load_pre(*_args: object) -> None:
+    """Forget the runs of the file being closed; their records go away with it."""
+    runtime.get().cancel_all()
+
+
+@persistent
+def on_load_post(*_args: object) -> None:
+    """Resume the active job records of the file just opened."""
+    runtime.get().resume_pending = True
+    resume_all()
+
+
+def register() -> None:
+    bpy.app.handlers.load_pre.append(on_load_pre)
+    bpy.app.handlers.load_post.append(on_load_post)
+
+
+def unregister() -> None:
+    for handlers, handler in (
+        (bpy.app.handlers.load_post, on_load_post),
+        (bpy.app.handlers.load_pre, on_load_pre),
+    ):
+        if handler in handlers:
+            handlers.remove(handler)
