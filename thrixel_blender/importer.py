@@ -36,7 +36,7 @@ _PREFERRED_OPTIONS = {
 
 
 class ImportFailed(UserFacingError):
-    """The model could not be imported; the message says why and what to do."""
+    """The model could not be imported; the message gives the reason and what to do."""
 
 
 @dataclass(frozen=True)
@@ -137,8 +137,8 @@ def _tag_objects(
         if isinstance(index, int) and 0 <= index < len(names):
             node_name = names[index]
         elif obj.name in names:
-            # A node whose extras were not an object could not be stamped; its name is
-            # then the best evidence, and Blender keeps a name that did not collide.
+            # A node whose extras were not an object could not be stamped. Its name is then
+            # the best evidence, because Blender keeps a name that did not collide.
             node_name = obj.name
         obj[PROP_SUBMISSION_ID] = submission_id
         obj[PROP_PHASE] = phase
@@ -202,7 +202,7 @@ def _failure_message(name: str, error: Exception) -> str:
 
 
 def _importer_reason(text: str) -> str:
-    """The last meaningful line of the importer's error, without traceback or class name."""
+    """Return the last line of the importer's error, without traceback or class name."""
     lines = [
         line.strip()
         for line in text.strip().splitlines()
