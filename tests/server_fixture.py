@@ -185,3 +185,20 @@ def running_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+def module_server_fixtures(**options: Any) -> tuple[Any, Any]:
+    """Return pytest fixtures `server` (one server per test module) and an autouse
+    `clean_state` that resets it before each test. Use: `server, clean_state = ...()`."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def server() -> Iterator[LocalServer]:
+        with running_server(**options) as running:
+            yield running
+
+    @pytest.fixture(autouse=True)
+    def clean_state(server: LocalServer) -> None:
+        server.admin.reset()
+
+    return server, clean_state

@@ -46,6 +46,8 @@ class Submission:
     phase: int
     input: dict[str, Any]
     parameters: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+    """Facts about the produced model (phase 4: changed node names, triangle counts)."""
     status: str = "queued"
     model: str = "thrixel+"
     parent_submission_id: str | None = None

@@ -5,14 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pygltflib
 import pytest
 import requests
 
-from server_fixture import LocalServer, running_server
+from server_fixture import LocalServer, module_server_fixtures
 
 pytestmark = pytest.mark.server
 
@@ -25,15 +24,7 @@ TINY_PNG = base64.b64encode(
 ).decode()
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalServer]:
-    with running_server() as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def clean_state(server: LocalServer) -> None:
-    server.admin.reset()
+server, clean_state = module_server_fixtures()
 
 
 def submit(server: LocalServer, body: dict[str, Any], key: str | None = None) -> requests.Response:

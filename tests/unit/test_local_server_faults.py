@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from server_fixture import LocalServer, running_server
+from server_fixture import LocalServer, module_server_fixtures
 from thrixel_server.models3d.glb import GlbError, unpack_glb
 
 pytestmark = pytest.mark.server
@@ -18,15 +17,7 @@ pytestmark = pytest.mark.server
 PROMPT = "a bronze robot"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalServer]:
-    with running_server() as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def clean_state(server: LocalServer) -> None:
-    server.admin.reset()
+server, clean_state = module_server_fixtures()
 
 
 def submit(server: LocalServer) -> str:

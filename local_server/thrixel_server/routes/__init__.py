@@ -2,9 +2,15 @@
 
 from fastapi import APIRouter
 
-from . import admin, download, progress, workflow
+from . import admin, detail, download, progress, upload, workflow
 
-API_ROUTERS: tuple[APIRouter, ...] = (workflow.router, progress.router, download.router)
+API_ROUTERS: tuple[APIRouter, ...] = (
+    workflow.router,
+    upload.router,
+    progress.router,
+    detail.router,
+    download.router,
+)
 """Routers mounted under /api/v1, in docs order."""
 ADMIN_ROUTERS: tuple[APIRouter, ...] = (admin.router,)
 """Routers for the test hooks, mounted under /_test."""

@@ -46,6 +46,7 @@ def submission_info(submission: Submission, request: Request) -> dict[str, Any]:
         "model": submission.model,
         "input": public_input(submission, request),
         "parameters": submission.parameters,
+        "result": submission.result,
         "parent_submission_id": submission.parent_submission_id,
         "project_id": submission.project_id,
         "nickname": submission.nickname,
