@@ -268,7 +268,7 @@ class ThrixelClient(LibraryClient):
         """Download a submission's asset to `dest`, replacing it only when complete.
 
         The body streams into a temporary file beside `dest`. It is renamed into place only
-        when its length matches `Content-Length` and, for GLB, the GLB header is valid.
+        when its length matches `Content-Length` and, for GLB, the header and JSON chunk are valid.
 
         Raises:
             ValidationError: `fmt` or `index` is not a documented value.

@@ -19,7 +19,7 @@ import requests
 
 from . import _http, errors
 from .config import ClientConfig
-from .glb import check_glb_header
+from .glb import read_glb_json
 from .models import SubmitResult
 from .routes import ROUTES, Route
 from .uploads import ProgressCallback
@@ -68,7 +68,8 @@ class Transport:
                     f"{written:,} of {expected:,} bytes arrived. Try again"
                 )
             if expect_glb:
-                check_glb_header(partial)
+                # The JSON chunk is parsed too, so a damaged file never replaces a good one.
+                read_glb_json(partial)
             os.replace(partial, dest)
         finally:
             with contextlib.suppress(FileNotFoundError):

@@ -340,6 +340,11 @@ class JobRunner:
         """Emit an event unless the job was cancelled, in which case cancel() reported it."""
         if work.cancel.is_set():
             raise _Stopped
+        if kind in ("completed", "failed", "result"):
+            # The job leaves the active set before its last event is seen.
+            with self._lock:
+                if self._work.get(work.job_id) is work:
+                    del self._work[work.job_id]
         event = JobEvent(
             work.job_id,
             kind,

@@ -1,0 +1,211 @@
+"""The job runner against the local Thrixel server: follow, fall back, cancel, resume."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from server_fixture import LocalServer, running_server
+from thrixel_blender.client import ClientConfig, Phase1Request, ThrixelClient
+from thrixel_blender.client._http import RetryPolicy
+from thrixel_blender.client.glb import check_glb_header
+from thrixel_blender.jobs import JobEvent, JobRunner, JobSpec
+
+pytestmark = pytest.mark.server
+
+TERMINAL = {"completed", "failed", "cancelled"}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalServer]:
+    with running_server() as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def clean_state(server: LocalServer) -> None:
+    server.admin.reset()
+
+
+@pytest.fixture
+def runner(server: LocalServer) -> Iterator[JobRunner]:
+    config = ClientConfig(
+        base_url=server.base_url,
+        api_key=server.api_key,
+        retry=RetryPolicy(max_retries=3, initial_delay=0.05, max_delay=5.0),
+    )
+    instance = JobRunner(lambda: ThrixelClient(config), max_workers=2)
+    yield instance
+    assert instance.shutdown(timeout=3.0)
+
+
+def generate_spec(tmp_path: Path, job_id: str = "job-1", prompt: str = "a clay pot") -> JobSpec:
+    request = Phase1Request(task=prompt)
+    return JobSpec(
+        job_id=job_id,
+        kind="generate",
+        dest_dir=tmp_path,
+        submit=lambda client, _cancel: client.submit_phase1(request),
+    )
+
+
+def events_until_end(runner: JobRunner, job_id: str, timeout: float = 30.0) -> list[JobEvent]:
+    events: list[JobEvent] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            event = runner.events.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        if event.job_id == job_id:
+            events.append(event)
+            if event.kind in TERMINAL:
+                return events
+    raise AssertionError(f"job {job_id} did not end; events: {[e.kind for e in events]}")
+
+
+def wait_for(runner: JobRunner, job_id: str, kind: str) -> JobEvent:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            event = runner.events.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        if event.job_id == job_id and event.kind == kind:
+            return event
+    raise AssertionError(f"no {kind} event for {job_id}")
+
+
+def test_generate_job_completes_with_files(runner: JobRunner, tmp_path: Path) -> None:
+    runner.start(generate_spec(tmp_path))
+    events = events_until_end(runner, "job-1")
+    kinds = [event.kind for event in events]
+    assert kinds[0] == "queued"
+    assert "submitted" in kinds
+    assert "progress" in kinds
+    assert kinds[-1] == "completed"
+    files = events[-1].files
+    check_glb_header(Path(files["glb"]))
+    assert Path(files["thumbnail"]).read_bytes().startswith(b"\x89PNG")
+    assert runner.active_job_ids() == set()
+
+
+def test_stream_closed_early_falls_back_to_polling(
+    runner: JobRunner, server: LocalServer, tmp_path: Path
+) -> None:
+    server.admin.add_fault("stream", "stream_close_early", events=1, times=3)
+    runner.start(generate_spec(tmp_path))
+    events = events_until_end(runner, "job-1")
+    assert events[-1].kind == "completed"
+    assert len(server.admin.requests_log("info")) >= 1
+
+
+def test_stalled_stream_falls_back_to_polling(
+    runner: JobRunner, server: LocalServer, tmp_path: Path
+) -> None:
+    server.admin.add_fault("stream", "drop_during_body")
+    runner.start(generate_spec(tmp_path))
+    assert events_until_end(runner, "job-1")[-1].kind == "completed"
+
+
+def test_failed_submission_reports_service_reason(
+    runner: JobRunner, server: LocalServer, tmp_path: Path
+) -> None:
+    server.admin.fail(error="The prompt could not be understood")
+    runner.start(generate_spec(tmp_path))
+    last = events_until_end(runner, "job-1")[-1]
+    assert last.kind == "failed"
+    assert "The prompt could not be understood" in last.message
+
+
+def test_rejected_request_fails_with_field(runner: JobRunner, tmp_path: Path) -> None:
+    request = Phase1Request(images=["data:image/gif;base64,AAAA"])
+    spec = JobSpec(
+        job_id="bad",
+        kind="generate",
+        dest_dir=tmp_path,
+        submit=lambda client, _cancel: client.submit_phase1(request),
+    )
+    runner.start(spec)
+    last = events_until_end(runner, "bad")[-1]
+    assert last.kind == "failed"
+    assert "images[0]" in last.message
+
+
+def test_rate_limited_submit_waits_and_sends_once(
+    runner: JobRunner, server: LocalServer, tmp_path: Path
+) -> None:
+    server.admin.add_fault("phase1_submit", "rate_limit", retry_after="1")
+    runner.start(generate_spec(tmp_path))
+    events = events_until_end(runner, "job-1")
+    waiting = [event for event in events if event.retry_after is not None]
+    assert waiting
+    assert waiting[0].retry_after == 1.0
+    assert "1 s" in waiting[0].message
+    assert events[-1].kind == "completed"
+    accepted = [e for e in server.admin.requests_log("phase1_submit") if e["status"] == 200]
+    assert len(accepted) == 1
+
+
+def test_cancel_stops_following_within_a_second(
+    runner: JobRunner, server: LocalServer, tmp_path: Path
+) -> None:
+    server.admin.set_pace(paused=True)
+    runner.start(generate_spec(tmp_path))
+    wait_for(runner, "job-1", "submitted")
+    time.sleep(0.3)  # let the worker block inside the stream read
+
+    started = time.monotonic()
+    assert runner.cancel("job-1")
+    assert wait_for(runner, "job-1", "cancelled").kind == "cancelled"
+    while runner.active_job_ids() and time.monotonic() - started < 1.0:
+        time.sleep(0.02)
+    assert runner.active_job_ids() == set()
+    assert time.monotonic() - started < 1.0
+
+    # Nothing more is reported for the cancelled job, even after the service finishes it.
+    server.admin.set_pace(paused=False)
+    time.sleep(1.0)
+    later = [runner.events.get_nowait() for _ in range(runner.events.qsize())]
+    assert [event for event in later if event.job_id == "job-1"] == []
+
+
+def test_resume_follows_existing_submission(
+    runner: JobRunner, server: LocalServer, tmp_path: Path
+) -> None:
+    config = ClientConfig(base_url=server.base_url, api_key=server.api_key)
+    with ThrixelClient(config) as client:
+        submission_id = client.submit_phase1(Phase1Request(task="a brass key")).submission_id
+    server.admin.clear_requests()
+    runner.start(
+        JobSpec(job_id="resumed", kind="generate", dest_dir=tmp_path, submission_id=submission_id)
+    )
+    last = events_until_end(runner, "resumed")[-1]
+    assert last.kind == "completed"
+    assert last.submission_id == submission_id
+    assert server.admin.requests_log("phase1_submit") == []
+
+
+def test_call_reports_result(runner: JobRunner) -> None:
+    runner.start_call("check", lambda client, _cancel: client.list_submissions(limit=1))
+    event = wait_for(runner, "check", "result")
+    assert isinstance(event.payload, list)
+
+
+def test_shutdown_joins_blocked_workers(server: LocalServer, tmp_path: Path) -> None:
+    config = ClientConfig(base_url=server.base_url, api_key=server.api_key)
+    runner = JobRunner(lambda: ThrixelClient(config), max_workers=2)
+    server.admin.set_pace(paused=True)
+    runner.start(generate_spec(tmp_path, "a"))
+    runner.start(generate_spec(tmp_path, "b", prompt="a wooden chair"))
+    wait_for(runner, "a", "submitted")
+    started = time.monotonic()
+    assert runner.shutdown(timeout=3.0)
+    assert time.monotonic() - started < 3.0
+    names = {thread.name for thread in threading.enumerate()}
+    assert not any(name.startswith("thrixel-worker") for name in names)
