@@ -15,6 +15,7 @@ STATUS_ICONS = {
     "submitting": 'EXPORT',
     "queued": 'SORTTIME',
     "processing": 'PLAY',
+    "downloading": 'IMPORT',
     "completed": 'CHECKMARK',
     "failed": 'ERROR',
     "cancelled": 'CANCEL',

@@ -35,7 +35,7 @@ class THRIXEL_PG_job(PropertyGroup):
     )
     status: StringProperty(
         name="Status",
-        description="Where the job stands: the service's status, or submitting, importing, "
+        description="Where the job stands: the service's status, or submitting, downloading, "
         "failed or cancelled on this side",
         default="submitting",
     )

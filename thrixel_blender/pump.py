@@ -96,15 +96,20 @@ def _apply_queued(record: props.THRIXEL_PG_job, event: JobEvent) -> None:
     record.message = event.message or "Waiting for a free slot"
 
 
+def _display_status(remote_status: str) -> str:
+    # A completed submission still has its download and import ahead on this side.
+    return "downloading" if remote_status == "completed" else remote_status
+
+
 def _apply_submitted(record: props.THRIXEL_PG_job, event: JobEvent) -> None:
-    record.status = event.status or "queued"
+    record.status = _display_status(event.status or "queued")
     record.message = "Submitted"
     log.info("Job %s is submission %s", record.job_id, record.submission_id)
 
 
 def _apply_status(record: props.THRIXEL_PG_job, event: JobEvent) -> None:
     if event.status:
-        record.status = event.status
+        record.status = _display_status(event.status)
 
 
 def _apply_progress(record: props.THRIXEL_PG_job, event: JobEvent) -> None:

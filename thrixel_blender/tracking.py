@@ -67,8 +67,11 @@ def follow_submission(record: props.THRIXEL_PG_job) -> None:
         submission_id=record.submission_id,
         dest_dir=results_dir(record.job_id),
     )
-    record.status = record.remote_status or "queued"
-    record.progress = 0.0 if record.status != "completed" else record.progress
+    if record.remote_status == "completed":
+        record.status = "downloading"
+    else:
+        record.status = record.remote_status or "queued"
+        record.progress = 0.0
     record.message = "Following the submission again"
 
 
