@@ -191,6 +191,14 @@ def pump_until(
     raise AssertionError(f"Timed out after {timeout:.0f} s waiting for {what}; jobs: {jobs}")
 
 
+def start_held_job(addon: Addon, server: LocalServer, prompt: str) -> None:
+    """Generate from `prompt` while the server keeps every job queued; wait for its id."""
+    server.admin.set_pace(paused=True)
+    bpy.context.scene.thrixel.prompt = prompt
+    assert bpy.ops.thrixel.generate_model() == {'FINISHED'}
+    pump_until(addon, lambda: bool(only_job().submission_id), what="the submission id")
+
+
 def only_job() -> Any:
     jobs = bpy.context.scene.thrixel.jobs
     assert len(jobs) == 1, f"expected one job record, found {len(jobs)}"

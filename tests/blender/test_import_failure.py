@@ -9,7 +9,7 @@ from pathlib import Path
 
 import bpy
 import pytest
-from conftest import FIXTURES_GLB, Addon, id_counts, only_job, pump_until
+from conftest import FIXTURES_GLB, Addon, id_counts, only_job, pump_until, start_held_job
 
 from server_fixture import LocalServer
 
@@ -91,7 +91,7 @@ def meshopt_glb(destination: Path) -> Path:
 def test_corrupt_download_fails_job(configured: Addon, server: LocalServer) -> None:
     populate_scene()
     before = scene_state()
-    # More corrupt answers than the runner's download attempts, so the job fails.
+    # More corrupt responses than the runner's download attempts, so the job fails.
     server.admin.add_fault("download", "corrupt", times=10)
     bpy.context.scene.thrixel.prompt = PROMPT
 
@@ -132,10 +132,7 @@ def test_failed_import_leaves_scene_unchanged(
     populate_scene()
     glb = make_glb(tmp_path / "result.glb")
     # Hold the real job on the service, then hand the pump a finished download of `glb`.
-    server.admin.set_pace(paused=True)
-    bpy.context.scene.thrixel.prompt = PROMPT
-    assert bpy.ops.thrixel.generate_model() == {'FINISHED'}
-    pump_until(configured, lambda: bool(only_job().submission_id), what="the submission id")
+    start_held_job(configured, server, PROMPT)
     before = scene_state()
 
     state = configured.module("runtime").get()
