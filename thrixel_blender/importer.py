@@ -88,6 +88,8 @@ def _import_stamped(
         collection = bpy.data.collections.new(name or DEFAULT_COLLECTION_NAME)
         scene.collection.children.link(collection)
         layer_collection = _layer_collection_of(view_layer.layer_collection, collection)
+        if layer_collection is None:
+            raise RuntimeError(f"The new collection {collection.name!r} is not in the view layer")
         view_layer.active_layer_collection = layer_collection
         _run_importer(scene, view_layer, layer_collection, stamped)
         new_objects = [obj for obj in bpy.data.objects if obj.session_uid not in snapshot]
@@ -116,8 +118,11 @@ def _run_importer(
     The importer links new objects into `bpy.context.collection`, which is not the view
     layer's active collection when no window is open (timers, background mode).
     """
-    available = {prop.identifier for prop in bpy.ops.import_scene.gltf.get_rna_type().properties}
-    options = {key: value for key, value in _PREFERRED_OPTIONS.items() if key in available}
+    operator_type = bpy.ops.import_scene.gltf.get_rna_type()  # type: ignore[call-arg]
+    available = {prop.identifier for prop in operator_type.properties}
+    options: dict[str, Any] = {
+        key: value for key, value in _PREFERRED_OPTIONS.items() if key in available
+    }
     with bpy.context.temp_override(
         scene=scene,
         view_layer=view_layer,
@@ -147,14 +152,13 @@ def _tag_objects(
 
 
 def _remove_stamp(obj: bpy.types.Object) -> None:
-    if NODE_INDEX_KEY in obj:
-        del obj[NODE_INDEX_KEY]
-    if obj.type == 'ARMATURE':
+    obj.pop(NODE_INDEX_KEY, None)
+    if isinstance(obj.data, bpy.types.Armature):
         # Joint nodes become bones, and their extras land on the bone and the pose bone.
-        bones = list(obj.data.bones) + list(obj.pose.bones if obj.pose else [])
-        for bone in bones:
-            if NODE_INDEX_KEY in bone:
-                del bone[NODE_INDEX_KEY]
+        for bone in obj.data.bones:
+            bone.pop(NODE_INDEX_KEY, None)
+        for pose_bone in obj.pose.bones if obj.pose else []:
+            pose_bone.pop(NODE_INDEX_KEY, None)
 
 
 def _gather_into(

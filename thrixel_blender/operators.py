@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from bpy.props import StringProperty
 from bpy.types import Context, Operator
 
 from . import messages, online, preferences, props, runtime, tracking
 from .client import Phase1Request, ThrixelClient
+
+if TYPE_CHECKING:
+    from bpy.stub_internal.rna_enums import OperatorReturnItems
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +30,7 @@ def network_ready(cls: type[Operator]) -> bool:
 
 
 def _find_record(operator: Operator, context: Context, job_id: str) -> props.THRIXEL_PG_job | None:
-    record = context.scene.thrixel.find_job(job_id)
+    record = props.context_settings(context).find_job(job_id)
     if record is None:
         operator.report({'ERROR'}, f"No job with id \"{job_id}\" in this scene.")
     return record
@@ -43,8 +47,8 @@ class THRIXEL_OT_generate_model(Operator):
     def poll(cls, context: Context) -> bool:
         return network_ready(cls)
 
-    def execute(self, context: Context) -> set[str]:
-        settings = context.scene.thrixel
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
+        settings = props.context_settings(context)
         prompt = settings.prompt.strip()
         if not prompt:
             self.report({'ERROR'}, "The prompt is empty. Describe the model, then press Generate.")
@@ -56,7 +60,7 @@ class THRIXEL_OT_generate_model(Operator):
         )
         try:
             request.validate()
-            tracking.start_generate(context.scene, request)
+            tracking.start_generate(props.context_scene(context), request)
         except Exception as error:
             self.report({'ERROR'}, messages.user_message(error, action="Generate"))
             return {'CANCELLED'}
@@ -75,7 +79,7 @@ class THRIXEL_OT_cancel_job(Operator):
 
     job_id: StringProperty(name="Job ID", options={'SKIP_SAVE'})
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         record = _find_record(self, context, self.job_id)
         if record is None:
             return {'CANCELLED'}
@@ -104,7 +108,7 @@ class THRIXEL_OT_retry_job(Operator):
     def poll(cls, context: Context) -> bool:
         return network_ready(cls)
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         record = _find_record(self, context, self.job_id)
         if record is None:
             return {'CANCELLED'}
@@ -126,13 +130,13 @@ class THRIXEL_OT_retry_job(Operator):
             return
         request = Phase1Request(
             task=record.prompt,
-            model=context.scene.thrixel.model_override.strip() or None,
-            adaptive_thinking=context.scene.thrixel.adaptive_thinking,
+            model=props.context_settings(context).model_override.strip() or None,
+            adaptive_thinking=props.context_settings(context).adaptive_thinking,
         )
         request.validate()
         old_id = record.job_id
-        tracking.start_generate(context.scene, request)
-        context.scene.thrixel.remove_job(old_id)
+        tracking.start_generate(props.context_scene(context), request)
+        props.context_settings(context).remove_job(old_id)
 
 
 class THRIXEL_OT_remove_job(Operator):
@@ -144,14 +148,14 @@ class THRIXEL_OT_remove_job(Operator):
 
     job_id: StringProperty(name="Job ID", options={'SKIP_SAVE'})
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         record = _find_record(self, context, self.job_id)
         if record is None:
             return {'CANCELLED'}
         if record.is_active:
             self.report({'WARNING'}, "Cancel the job before removing it from the list.")
             return {'CANCELLED'}
-        context.scene.thrixel.remove_job(self.job_id)
+        props.context_settings(context).remove_job(self.job_id)
         return {'FINISHED'}
 
 
@@ -166,7 +170,7 @@ class THRIXEL_OT_check_connection(Operator):
     def poll(cls, context: Context) -> bool:
         return network_ready(cls)
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         try:
             config = preferences.client_config()
         except Exception as error:

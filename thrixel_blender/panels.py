@@ -6,12 +6,16 @@
 from __future__ import annotations
 
 import textwrap
+from typing import TYPE_CHECKING, cast
 
 from bpy.types import Context, Panel, UILayout
 
 from . import online, preferences, props
 
-STATUS_ICONS = {
+if TYPE_CHECKING:
+    from bpy.stub_internal.rna_enums import IconItems
+
+STATUS_ICONS: dict[str, IconItems] = {
     "submitting": 'EXPORT',
     "queued": 'SORTTIME',
     "processing": 'PLAY',
@@ -24,18 +28,17 @@ CHARACTER_WIDTH_PIXELS = 7
 """Rough width of one character of the interface font at scale 1, for wrapping labels."""
 
 
-class ThrixelSidebar:
+class VIEW3D_PT_thrixel_generate(Panel):
+    bl_idname = "VIEW3D_PT_thrixel_generate"
+    bl_label = "Generate"
     bl_space_type = 'VIEW_3D'
     bl_region_type = 'UI'
     bl_category = "Thrixel"
 
-
-class VIEW3D_PT_thrixel_generate(ThrixelSidebar, Panel):
-    bl_idname = "VIEW3D_PT_thrixel_generate"
-    bl_label = "Generate"
-
     def draw(self, context: Context) -> None:
         layout = self.layout
+        if layout is None:
+            return
         if not online.is_allowed():
             draw_offline(layout, context)
             return
@@ -47,23 +50,33 @@ class VIEW3D_PT_thrixel_generate(ThrixelSidebar, Panel):
             ).module = __package__
             return
 
-        settings = context.scene.thrixel
+        settings = props.context_settings(context)
         layout.prop(settings, "prompt", text="")
         layout.prop(settings, "adaptive_thinking")
-        header, body = layout.panel("thrixel_generate_advanced", default_closed=True)
+        # UILayout.panel() returns (header, body), and body is None while folded; the 4.2 stubs
+        # declare no return type.
+        header, body = cast(
+            "tuple[UILayout, UILayout | None]",
+            layout.panel("thrixel_generate_advanced", default_closed=True),
+        )
         header.label(text="Advanced")
         if body is not None:
             body.prop(settings, "model_override")
         layout.operator("thrixel.generate_model", icon='SHADERFX')
 
 
-class VIEW3D_PT_thrixel_jobs(ThrixelSidebar, Panel):
+class VIEW3D_PT_thrixel_jobs(Panel):
     bl_idname = "VIEW3D_PT_thrixel_jobs"
     bl_label = "Jobs"
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "Thrixel"
 
     def draw(self, context: Context) -> None:
         layout = self.layout
-        jobs = context.scene.thrixel.jobs
+        if layout is None:
+            return
+        jobs = props.context_settings(context).jobs
         if len(jobs) == 0:
             layout.label(text="No jobs yet. Generated models show up here.")
             return
@@ -97,14 +110,15 @@ def draw_offline(layout: UILayout, context: Context) -> None:
     layout.operator("screen.userpref_show", text="Open Preferences").section = 'SYSTEM'
 
 
-def wrapped_label(layout: UILayout, context: Context, text: str, icon: str = 'NONE') -> None:
+def wrapped_label(layout: UILayout, context: Context, text: str, icon: IconItems = 'NONE') -> None:
     """Draw `text` as labels wrapped to the sidebar's width."""
     region = context.region
     width = region.width if region is not None else 300
-    scale = context.preferences.system.ui_scale or 1.0
+    preferences = context.preferences
+    scale = (preferences.system.ui_scale if preferences is not None else 0.0) or 1.0
     columns = max(20, int(width / (CHARACTER_WIDTH_PIXELS * scale)) - 4)
     # Continuation lines get a blank icon so they line up with the first line's text.
-    indent = 'NONE' if icon == 'NONE' else 'BLANK1'
+    indent: IconItems = 'NONE' if icon == 'NONE' else 'BLANK1'
     column = layout.column(align=True)
     for index, line in enumerate(textwrap.wrap(text, columns) or [""]):
         column.label(text=line, icon=icon if index == 0 else indent)

@@ -7,6 +7,7 @@ THRIXEL_API_KEY environment variable, which wins when set. It is never stored on
 from __future__ import annotations
 
 import os
+from typing import cast
 
 import bpy
 from bpy.props import StringProperty
@@ -88,8 +89,9 @@ class THRIXEL_AddonPreferences(AddonPreferences):
 
 def get() -> THRIXEL_AddonPreferences | None:
     """Return the add-on's preferences, or None while the add-on is not enabled."""
-    addon = bpy.context.preferences.addons.get(__package__)
-    return addon.preferences if addon is not None else None
+    preferences = bpy.context.preferences
+    addon = preferences.addons.get(__package__) if preferences is not None else None
+    return cast(THRIXEL_AddonPreferences, addon.preferences) if addon is not None else None
 
 
 def api_key() -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import cast
 
 import bpy
 from bpy.props import (
@@ -83,7 +84,7 @@ class THRIXEL_PG_scene(PropertyGroup):
 
     def add_job(self, *, kind: str, prompt: str, phase: int) -> THRIXEL_PG_job:
         """Append a new job record in the submitting state."""
-        record = self.jobs.add()
+        record: THRIXEL_PG_job = self.jobs.add()
         record.job_id = uuid.uuid4().hex
         record.kind = kind
         record.prompt = prompt
@@ -94,6 +95,7 @@ class THRIXEL_PG_scene(PropertyGroup):
         return record
 
     def find_job(self, job_id: str) -> THRIXEL_PG_job | None:
+        record: THRIXEL_PG_job
         for record in self.jobs:
             if record.job_id == job_id:
                 return record
@@ -107,10 +109,28 @@ class THRIXEL_PG_scene(PropertyGroup):
         return False
 
 
+def scene_settings(scene: bpy.types.Scene) -> THRIXEL_PG_scene:
+    """Return the add-on's properties of `scene`."""
+    return cast(THRIXEL_PG_scene, scene.thrixel)  # type: ignore[attr-defined]
+
+
+def context_settings(context: bpy.types.Context) -> THRIXEL_PG_scene:
+    """Return the add-on's properties of the context's scene."""
+    return scene_settings(context_scene(context))
+
+
+def context_scene(context: bpy.types.Context) -> bpy.types.Scene:
+    scene = context.scene
+    if scene is None:
+        # Operators and panels of the 3D viewport always run with a scene.
+        raise RuntimeError("The context has no scene")
+    return scene
+
+
 def find_job(job_id: str) -> tuple[bpy.types.Scene, THRIXEL_PG_job] | None:
     """Find a job record by its local id in any scene of the open file."""
     for scene in bpy.data.scenes:
-        record = scene.thrixel.find_job(job_id)
+        record = scene_settings(scene).find_job(job_id)
         if record is not None:
             return scene, record
     return None
@@ -118,15 +138,15 @@ def find_job(job_id: str) -> tuple[bpy.types.Scene, THRIXEL_PG_job] | None:
 
 def all_jobs() -> list[tuple[bpy.types.Scene, THRIXEL_PG_job]]:
     """Return every job record of the open file, with its scene."""
-    return [(scene, record) for scene in bpy.data.scenes for record in scene.thrixel.jobs]
+    return [(scene, record) for scene in bpy.data.scenes for record in scene_settings(scene).jobs]
 
 
 classes = (THRIXEL_PG_job, THRIXEL_PG_scene)
 
 
 def register() -> None:
-    bpy.types.Scene.thrixel = PointerProperty(type=THRIXEL_PG_scene)
+    bpy.types.Scene.thrixel = PointerProperty(type=THRIXEL_PG_scene)  # type: ignore[attr-defined]
 
 
 def unregister() -> None:
-    del bpy.types.Scene.thrixel
+    del bpy.types.Scene.thrixel  # type: ignore[attr-defined]

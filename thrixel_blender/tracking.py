@@ -42,8 +42,9 @@ def start_generate(scene: bpy.types.Scene, request: Phase1Request) -> str:
     Raises SettingsError when the key or base URL is unusable. Call on the main thread.
     """
     runtime.get().set_config(preferences.client_config())
-    record = scene.thrixel.add_job(kind="generate", prompt=request.task or "", phase=1)
-    record_id = record.job_id
+    settings = props.scene_settings(scene)
+    record = settings.add_job(kind="generate", prompt=request.task or "", phase=1)
+    record_id = str(record.job_id)
     try:
         runtime.get().follow(
             record_id,
@@ -52,7 +53,7 @@ def start_generate(scene: bpy.types.Scene, request: Phase1Request) -> str:
             dest_dir=results_dir(record_id),
         )
     except Exception:
-        scene.thrixel.remove_job(record_id)
+        settings.remove_job(record_id)
         raise
     return record_id
 
