@@ -52,7 +52,9 @@ def enable_extension(bpy: object) -> str:
     )
     module_name = f"bl_ext.{repo.module}.thrixel_blender"
     failures: list[str] = []
-    addon_utils.enable(module_name, default_set=True, handle_error=lambda e: failures.append(str(e)))
+    addon_utils.enable(
+        module_name, default_set=True, handle_error=lambda e: failures.append(str(e))
+    )
     if failures:
         raise SystemExit(f"Enabling the extension failed: {failures[0]}")
     return module_name
