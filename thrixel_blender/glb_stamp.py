@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
+from typing import Any
 
 from .client.glb import read_glb_json
 
@@ -22,7 +23,7 @@ _CHUNK_HEADER = struct.Struct("<II")
 _JSON_CHUNK = 0x4E4F534A
 
 
-def write_stamped_copy(source: Path, destination: Path) -> dict:
+def write_stamped_copy(source: Path, destination: Path) -> dict[str, Any]:
     """Write a copy of `source` whose nodes carry their index in `extras`.
 
     Returns the original glTF document (JSON chunk). Raises `InvalidGLBError` when `source` is

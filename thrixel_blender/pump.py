@@ -182,6 +182,10 @@ def _import_result(scene: bpy.types.Scene, record: props.THRIXEL_PG_job, event: 
     record.status = "completed"
     record.imported = True
     record.collection_name = model.collection_name
+    # Changes made from a timer get no undo step of their own; this one lets Ctrl+Z remove
+    # just the imported model.
+    if bpy.ops.ed.undo_push.poll():  # type: ignore[call-arg]
+        bpy.ops.ed.undo_push(message="Import Thrixel Model")
     count = len(model.object_names)
     record.message = f"Imported {count} object{'s' if count != 1 else ''} into " + (
         f"\"{model.collection_name}\""
