@@ -186,10 +186,22 @@ def _import_result(scene: bpy.types.Scene, record: props.THRIXEL_PG_job, event: 
     # just the imported model.
     if bpy.ops.ed.undo_push.poll():  # type: ignore[call-arg]
         bpy.ops.ed.undo_push(message="Import Thrixel Model")
+    _remove_download(Path(glb))
     count = len(model.object_names)
     record.message = f"Imported {count} object{'s' if count != 1 else ''} into " + (
         f"\"{model.collection_name}\""
     )
+
+
+def _remove_download(path: Path) -> None:
+    """Delete an imported GLB and its job folder; the service keeps the model for re-download."""
+    try:
+        path.unlink(missing_ok=True)
+        path.parent.rmdir()
+    except OSError as error:
+        # A folder that still holds other files (a thumbnail, say) stays; nothing else depends
+        # on the deletion.
+        log.debug("Kept %s after import: %s", path.parent, error.strerror)
 
 
 def _apply_check_results(state: runtime.Runtime) -> None:

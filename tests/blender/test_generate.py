@@ -97,3 +97,30 @@ def test_generate_reports_rejected_key(configured: Addon, server: LocalServer) -
     assert "Traceback" not in record.message
     assert not record.imported
     assert len(bpy.data.collections) == 0
+
+
+def test_environment_key_wins(
+    configured: Addon, server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("THRIXEL_API_KEY", server.api_key)
+    configured.preferences.api_key = "sk-thrixel-rejected-by-server"
+    bpy.context.scene.thrixel.prompt = PROMPT
+
+    assert bpy.ops.thrixel.generate_model() == {'FINISHED'}
+    pump_until(configured, job_finished, what="the generated model to be imported")
+
+    assert only_job().status == "completed", only_job().message
+    submits = server.admin.requests_log("phase1_submit")
+    assert len(submits) == 1
+    assert submits[0]["auth_owner"] == "test"
+
+
+def test_imported_download_is_removed(configured: Addon, server: LocalServer) -> None:
+    bpy.context.scene.thrixel.prompt = PROMPT
+    assert bpy.ops.thrixel.generate_model() == {'FINISHED'}
+    pump_until(configured, job_finished, what="the generated model to be imported")
+
+    record = only_job()
+    assert record.imported
+    folder = configured.module("tracking").results_dir(record.job_id)
+    assert list(folder.iterdir()) == []
