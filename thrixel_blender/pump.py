@@ -199,7 +199,7 @@ def _remove_download(path: Path) -> None:
         path.unlink(missing_ok=True)
         path.parent.rmdir()
     except OSError as error:
-        # A folder that still holds other files (a thumbnail, say) stays; nothing else depends
+        # A folder that still contains other files (a thumbnail, say) stays, and nothing depends
         # on the deletion.
         log.debug("Kept %s after import: %s", path.parent, error.strerror)
 
