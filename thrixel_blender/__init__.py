@@ -7,10 +7,21 @@ from __future__ import annotations
 
 import bpy
 
-from . import logs, operators, panels, preferences, props, pump, runtime, tracking
+from . import (
+    detail_props,
+    logs,
+    operators,
+    panels,
+    preferences,
+    props,
+    pump,
+    runtime,
+    tracking,
+)
 
 _CLASSES = (
     *preferences.classes,
+    *detail_props.classes,
     *props.classes,
     *operators.classes,
     *panels.classes,

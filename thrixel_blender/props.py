@@ -21,6 +21,8 @@ from bpy.props import (
 )
 from bpy.types import PropertyGroup
 
+from .detail_props import THRIXEL_PG_detail_options, THRIXEL_PG_job_source
+
 STOPPED_STATUSES = frozenset({"failed", "cancelled"})
 """Statuses after which nothing happens to a job. A completed job is finished once imported;
 any other status, unknown ones included, means the job is still followed."""
@@ -53,6 +55,18 @@ class THRIXEL_PG_job(PropertyGroup):
     )
     imported: BoolProperty(name="Imported")
     created: StringProperty(name="Created", description="When the job was started, ISO 8601 in UTC")
+    # Detail, remesh and retexture jobs: what the result replaces, and where the work started.
+    sources: CollectionProperty(type=THRIXEL_PG_job_source)
+    sources_hidden: BoolProperty(
+        name="Sources Hidden", description="Whether the result currently hides its sources"
+    )
+    parent_submission_id: StringProperty(
+        name="Parent Submission ID", description="The submission the job works on"
+    )
+    upload_submission_id: StringProperty(
+        name="Upload Submission ID",
+        description="The upload (phase 5) submission made from the selection, once uploaded",
+    )
 
     @property
     def label(self) -> str:
@@ -81,6 +95,7 @@ class THRIXEL_PG_scene(PropertyGroup):
         "Leave empty for the default",
     )
     jobs: CollectionProperty(type=THRIXEL_PG_job)
+    detail: PointerProperty(type=THRIXEL_PG_detail_options)
 
     def add_job(self, *, kind: str, prompt: str, phase: int) -> THRIXEL_PG_job:
         """Append a new job record in the submitting state."""

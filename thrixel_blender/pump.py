@@ -14,7 +14,7 @@ from pathlib import Path
 
 import bpy
 
-from . import importer, messages, props, runtime, tracking
+from . import importer, messages, props, results, runtime, tracking
 from .jobs import JobEvent
 
 log = logging.getLogger(__name__)
@@ -143,6 +143,13 @@ def _apply_cancelled(record: props.THRIXEL_PG_job, event: JobEvent) -> None:
     record.message = "Stopped following. The service may still finish the submission."
 
 
+def _apply_uploaded(record: props.THRIXEL_PG_job, event: JobEvent) -> None:
+    # The upload is a submission of its own; keeping its id lets Retry skip uploading again.
+    if isinstance(event.payload, str):
+        record.upload_submission_id = event.payload
+    record.message = event.message or "Uploaded"
+
+
 def _apply_nothing(record: props.THRIXEL_PG_job, event: JobEvent) -> None:
     log.debug("Ignoring a %s event for job %s", event.kind, record.job_id)
 
@@ -155,6 +162,7 @@ _APPLIERS = {
     "message": _apply_message,
     "failed": _apply_failed,
     "cancelled": _apply_cancelled,
+    "uploaded": _apply_uploaded,
 }
 
 
@@ -167,13 +175,7 @@ def _import_result(scene: bpy.types.Scene, record: props.THRIXEL_PG_job, event: 
         record.message = "The service finished, but no model file was downloaded. Retry the job."
         return
     try:
-        model = importer.import_glb(
-            scene,
-            Path(glb),
-            name=record.label,
-            submission_id=record.submission_id,
-            phase=record.phase,
-        )
+        model = results.place_result(scene, record, Path(glb))
     except importer.ImportFailed as error:
         record.status = "failed"
         record.message = str(error)
@@ -191,6 +193,9 @@ def _import_result(scene: bpy.types.Scene, record: props.THRIXEL_PG_job, event: 
     record.message = f"Imported {count} object{'s' if count != 1 else ''} into " + (
         f"\"{model.collection_name}\""
     )
+    note = getattr(model, "note", "")
+    if note:
+        record.message += f". {note}"
 
 
 def _remove_download(path: Path) -> None:

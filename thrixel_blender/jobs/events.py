@@ -28,6 +28,7 @@ EVENT_KINDS = frozenset(
         "failed",  # message is ready to show; error holds the exception
         "cancelled",
         "result",  # the return value of a call, in payload
+        "uploaded",  # a submit function uploaded a file; payload holds the upload's id
     }
 )
 
