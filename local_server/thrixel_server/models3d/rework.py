@@ -7,6 +7,7 @@ new mesh; the old buffer data is kept, unreferenced, so other nodes keep their a
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,6 +144,10 @@ def rework_glb(
     return result
 
 
+Reshape = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""Turns welded (positions, triangles) of one primitive into new ones."""
+
+
 def rework_node(
     gltf: dict[str, Any],
     binary: bytes,
@@ -151,21 +156,40 @@ def rework_node(
     index: int,
     ratio: float,
 ) -> int:
-    """Give node `index` its own rebuilt mesh; return its triangle count."""
+    """Give node `index` its own decimated (and baked) mesh; return its triangle count."""
+
+    def decimate(points: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        budget = max(MIN_TRIANGLES_PER_PRIMITIVE, int(len(faces) * ratio))
+        return simplify(points, faces, budget)
+
+    baked = baker.material(node_name(gltf, index), (1.0, 1.0, 1.0)) if baker else None
+    return rebuild_node(gltf, binary, writer, index, decimate, baked)
+
+
+def rebuild_node(
+    gltf: dict[str, Any],
+    binary: bytes,
+    writer: BufferWriter,
+    index: int,
+    reshape: Reshape,
+    material: int | None = None,
+) -> int:
+    """Give node `index` a new mesh made by `reshape` from each of its primitives.
+
+    Each primitive keeps its material unless `material` replaces it. Returns the node's new
+    triangle count.
+    """
     node = gltf["nodes"][index]
     old_mesh = gltf["meshes"][node["mesh"]]
     mesh = {k: copy.deepcopy(v) for k, v in old_mesh.items() if k not in ("primitives", "weights")}
     mesh["primitives"] = []
-    baked = baker.material(node_name(gltf, index), (1.0, 1.0, 1.0)) if baker else None
     total = 0
     for primitive in old_mesh["primitives"]:
         positions = read_accessor(gltf, binary, primitive["attributes"]["POSITION"])
         triangles = triangle_indices(gltf, binary, primitive, len(positions))
         if triangles is None or not len(triangles):
             continue
-        points, faces = weld(positions.astype(np.float64), triangles)
-        budget = max(MIN_TRIANGLES_PER_PRIMITIVE, int(len(triangles) * ratio))
-        points, faces = simplify(points, faces, budget)
+        points, faces = reshape(*weld(positions.astype(np.float64), triangles))
         normals = vertex_normals(points, faces)
         new_primitive: dict[str, Any] = {
             "attributes": {
@@ -175,14 +199,14 @@ def rework_node(
             },
             "indices": writer.add_accessor(faces, indices=True),
         }
-        material = baked if baked is not None else primitive.get("material")
-        if material is not None:
-            new_primitive["material"] = material
+        chosen = material if material is not None else primitive.get("material")
+        if chosen is not None:
+            new_primitive["material"] = chosen
         mesh["primitives"].append(new_primitive)
         total += len(faces)
     gltf["meshes"].append(mesh)
     node["mesh"] = len(gltf["meshes"]) - 1
-    # Skin weights and morph targets do not survive decimation, so the node drops them.
+    # Skin weights and morph targets do not survive a rebuilt mesh, so the node drops them.
     node.pop("skin", None)
     node.pop("weights", None)
     return total

@@ -17,7 +17,7 @@ from ..models3d.rework import node_names, rework_glb
 from ..models3d.thumbnail import pattern_png
 from ..store import Artifacts, Store, Submission, new_id
 from ..validation import reject_field
-from .workflow import ImageString, check_project, reference_images, submitted
+from .workflow import ImageString, check_project, parent_for, reference_images, submitted
 
 router = APIRouter(tags=["detail"])
 
@@ -56,26 +56,6 @@ class RetextureRequest(BaseModel):
     image: ImageString | None = None
     apply_to_node_names: list[StrictStr] = Field(default_factory=list)
     project_id: StrictStr | None = None
-
-
-def parent_for(store: Store, owner: str, parent_id: str, *, phase4_only: bool) -> Submission:
-    """Return the parent submission; reject with 422 naming parent_submission_id otherwise."""
-    parent = store.submissions.get(parent_id)
-    if parent is None:
-        reject_field("parent_submission_id", f"Submission '{parent_id}' not found.")
-    if parent.owner != owner:
-        raise HTTPException(403, f"Submission '{parent_id}' belongs to another API key.")
-    if parent.status != "completed":
-        reject_field(
-            "parent_submission_id", f"Submission '{parent_id}' is {parent.status}, not completed."
-        )
-    if phase4_only and parent.phase != 4:
-        reject_field(
-            "parent_submission_id",
-            f"Submission '{parent_id}' is phase {parent.phase}; a completed phase 4 "
-            "submission is required.",
-        )
-    return parent
 
 
 def check_node_names(glb: bytes, field: str, names: list[str]) -> None:
@@ -168,7 +148,7 @@ def phase4_response(submission: Submission, request: Request) -> dict[str, Any]:
 async def submit_detail(
     body: DetailRequest, request: Request, store: StoreDep, owner: OwnerDep
 ) -> dict[str, Any]:
-    parent = parent_for(store, owner, body.parent_submission_id, phase4_only=False)
+    parent = parent_for(store, owner, body.parent_submission_id)
     check_project(store, owner, body.project_id)
     glb = control_mesh(parent, body.mesh)
     check_node_names(glb, "focus_on_node_names", body.focus_on_node_names)
@@ -193,7 +173,7 @@ async def submit_detail(
 async def remesh(
     body: RemeshRequest, request: Request, store: StoreDep, owner: OwnerDep
 ) -> dict[str, Any]:
-    parent = parent_for(store, owner, body.parent_submission_id, phase4_only=True)
+    parent = parent_for(store, owner, body.parent_submission_id, phases=(4,))
     check_project(store, owner, body.project_id)
     size = parent.parameters.get("texture_size", 768)
     work = rework_producer(
@@ -213,7 +193,7 @@ async def remesh(
 async def retexture(
     body: RetextureRequest, request: Request, store: StoreDep, owner: OwnerDep
 ) -> dict[str, Any]:
-    parent = parent_for(store, owner, body.parent_submission_id, phase4_only=True)
+    parent = parent_for(store, owner, body.parent_submission_id, phases=(4,))
     check_project(store, owner, body.project_id)
     check_node_names(parent.artifacts.glb, "apply_to_node_names", body.apply_to_node_names)
     references = (
