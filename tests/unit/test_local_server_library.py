@@ -260,3 +260,87 @@ def test_phase3_rejects_a_failed_parent(server: LocalServer) -> None:
     )
     assert response.status_code == 422
     assert error_field(response) == ["body", "parent_submission_id"]
+
+
+# Submissions list ---------------------------------------------------------------------------
+
+
+def list_submissions(server: LocalServer, key: str | None = None, **params: Any) -> dict[str, Any]:
+    response = requests.get(
+        f"{server.base_url}/submissions",
+        params=params,
+        headers=server.auth_headers(key),
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def listed_ids(server: LocalServer, key: str | None = None, **params: Any) -> list[str]:
+    return [row["submission_id"] for row in list_submissions(server, key, **params)["submissions"]]
+
+
+def test_list_rows_have_documented_fields(server: LocalServer) -> None:
+    parent = phase1(server)
+    child = completed(server, "phase2/submit", {"parent_submission_id": parent})
+    body = list_submissions(server)
+    assert body["count"] == 2
+    row = body["submissions"][0]
+    assert row["submission_id"] == child
+    assert row["phase"] == 2
+    assert row["status"] == "completed"
+    assert row["nickname"] is None
+    assert row["is_pinned"] is False
+    assert row["project_id"] is None
+    assert row["created_at"].endswith("Z")
+    assert row["task"] == PROMPT
+    assert row["parent_submission_id"] == parent
+    assert row["is_archived"] is False
+    assert row["is_visible"] is True
+    assert row["is_deleted"] is False
+
+
+def test_list_is_newest_first_and_limited(server: LocalServer) -> None:
+    server.admin.set_pace(paused=True)
+    ids = [submit(server, "phase1/submit", {"task": f"a clay pot number {n}"}) for n in range(4)]
+    assert listed_ids(server) == ids[::-1]
+    assert listed_ids(server, limit=2) == ids[:1:-1]
+    assert list_submissions(server, limit=2)["count"] == 2
+
+
+def test_list_shows_only_own_submissions(server: LocalServer) -> None:
+    server.admin.set_pace(paused=True)
+    mine = submit(server, "phase1/submit", {"task": PROMPT})
+    theirs = submit(server, "phase1/submit", {"task": PROMPT}, key=server.other_api_key)
+    assert listed_ids(server) == [mine]
+    assert listed_ids(server, key=server.other_api_key) == [theirs]
+
+
+def test_list_filters_status_and_phase(server: LocalServer) -> None:
+    done = phase1(server)
+    refined = completed(server, "phase2/submit", {"parent_submission_id": done})
+    server.admin.set_pace(paused=True)
+    waiting = submit(server, "phase1/submit", {"task": "a wooden chair"})
+    assert listed_ids(server, status="queued") == [waiting]
+    assert listed_ids(server, status="completed") == [refined, done]
+    assert listed_ids(server, phase=2) == [refined]
+    assert listed_ids(server, phase=1, status="completed") == [done]
+
+
+def test_list_needs_an_api_key(server: LocalServer) -> None:
+    response = requests.get(f"{server.base_url}/submissions", timeout=10)
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"status": "done"}, "status"), ({"phase": 9}, "phase"), ({"limit": 0}, "limit")],
+)
+def test_list_rejects_invalid_filters(
+    server: LocalServer, params: dict[str, Any], field: str
+) -> None:
+    response = requests.get(
+        f"{server.base_url}/submissions", params=params, headers=server.auth_headers(), timeout=10
+    )
+    assert response.status_code == 422
+    assert error_field(response) == ["query", field]

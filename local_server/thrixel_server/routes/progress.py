@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from .. import sse
-from ..auth import StoreDep
+from ..auth import OwnerDep, StoreDep
 from ..store import Store, Submission, iso
 
 router = APIRouter(tags=["progress"])
@@ -65,6 +65,55 @@ def submission_info(submission: Submission, request: Request) -> dict[str, Any]:
         info["original_filename"] = submission.original_filename
         info["file_size_bytes"] = submission.file_size_bytes
     return info
+
+
+def submission_row(submission: Submission) -> dict[str, Any]:
+    """One row of the submissions list: the documented fields plus task, lineage and flags."""
+    return {
+        "submission_id": submission.id,
+        "phase": submission.phase,
+        "status": submission.status,
+        "nickname": submission.nickname,
+        "is_pinned": submission.is_pinned,
+        "project_id": submission.project_id,
+        "created_at": iso(submission.created_at),
+        "task": submission.input.get("task"),
+        "parent_submission_id": submission.parent_submission_id,
+        "is_archived": submission.is_archived,
+        "is_visible": submission.is_visible,
+        "is_deleted": submission.is_deleted,
+    }
+
+
+def list_order(submissions: list[Submission]) -> list[Submission]:
+    """Sort pinned submissions first, then newest first (the later one first on a tie)."""
+    return sorted(reversed(submissions), key=lambda s: (s.is_pinned, s.created_at), reverse=True)
+
+
+@router.get("/submissions", name="submissions")
+async def list_submissions(
+    store: StoreDep,
+    owner: OwnerDep,
+    status: Literal["queued", "processing", "completed", "failed"] | None = None,
+    phase: Annotated[int | None, Query(ge=1, le=5)] = None,
+    project_id: str | None = None,
+    include_deleted: bool = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> dict[str, Any]:
+    """List the key's submissions. Hidden ones (is_visible false) are never listed."""
+    # NOTE: the docs list phases 1, 2 and 3 for this filter; 4 and 5 are accepted as well.
+    chosen = [
+        submission
+        for submission in store.submissions.values()
+        if submission.owner == owner
+        and submission.is_visible
+        and (include_deleted or not submission.is_deleted)
+        and (status is None or submission.status == status)
+        and (phase is None or submission.phase == phase)
+        and (project_id is None or submission.project_id == project_id)
+    ]
+    rows = [submission_row(submission) for submission in list_order(chosen)[:limit]]
+    return {"submissions": rows, "count": len(rows)}
 
 
 @router.get("/{submission_id}/info", name="info")
