@@ -44,7 +44,7 @@ class RetryPolicy:
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Return the delay in seconds that a `Retry-After` header asks for.
+    """Return the delay in seconds that a `Retry-After` header requests.
 
     The header holds either a number of seconds or an HTTP date. Returns None when the header
     is missing or unreadable; a date in the past gives 0.
@@ -71,7 +71,7 @@ def backoff_delay(attempt: int, policy: RetryPolicy) -> float:
 
 
 def error_from_response(route: Route, response: requests.Response) -> errors.ThrixelError:
-    """Map an error answer to the client's error class, with the service's own words."""
+    """Map an error response to the client's error class, with the service's own words."""
     status = response.status_code
     request_id = response.headers.get("X-Request-ID")
     body = response.text[:2000] if response.content is not None else ""
@@ -117,7 +117,7 @@ def error_from_response(route: Route, response: requests.Response) -> errors.Thr
             f"The service failed to {route.operation} (HTTP {status}): {reason}", **fields
         )
     return errors.InvalidResponseError(
-        f"Unexpected answer to {route.operation} (HTTP {status}): {reason}", **fields
+        f"Unexpected response to {route.operation} (HTTP {status}): {reason}", **fields
     )
 
 
@@ -291,17 +291,17 @@ def _retry_delay(
 
 
 def decode_json(route: Route, response: requests.Response) -> dict[str, Any]:
-    """Return the JSON object of a successful answer, or raise `InvalidResponseError`."""
+    """Return the JSON object of a successful response, or raise `InvalidResponseError`."""
     try:
         data = response.json()
     except (ValueError, json.JSONDecodeError) as exc:
         excerpt = _plain_text_excerpt(response)
         raise errors.InvalidResponseError(
-            f"The answer to {route.operation} is not JSON: {excerpt}",
+            f"The response to {route.operation} is not JSON: {excerpt}",
             status=response.status_code,
         ) from exc
     if not isinstance(data, dict):
         raise errors.InvalidResponseError(
-            f"The answer to {route.operation} is not a JSON object", status=response.status_code
+            f"The response to {route.operation} is not a JSON object", status=response.status_code
         )
     return data

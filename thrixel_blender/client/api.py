@@ -213,7 +213,7 @@ class ThrixelClient(LibraryClient):
         if "text/event-stream" not in content_type:
             response.close()
             raise errors.InvalidResponseError(
-                f"The progress stream answered with {content_type or 'no content type'} "
+                f"The progress stream responded with {content_type or 'no content type'} "
                 "instead of text/event-stream"
             )
         yield from self._read_events(route, response, cancel, idle_timeout)

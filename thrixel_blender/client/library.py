@@ -235,5 +235,5 @@ def _items(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
     if items is None and key == "items":
         items = data.get("gallery") or data.get("subtree")
     if not isinstance(items, list):
-        raise errors.InvalidResponseError(f"The answer has no {key!r} list")
+        raise errors.InvalidResponseError(f"The response has no {key!r} list")
     return [item for item in items if isinstance(item, dict)]

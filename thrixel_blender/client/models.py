@@ -3,7 +3,7 @@
 Requests are dataclasses with a `validate()` that checks what the docs constrain and a
 `to_json()` that leaves out unset fields, so the service applies its own defaults. Results are
 built from the service's JSON with `from_json()`, which raises `InvalidResponseError` when a
-required field is missing; the whole answer stays in `raw`.
+required field is missing; the whole response stays in `raw`.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _require(data: Mapping[str, Any], key: str, kind: type) -> Any:
     value = data.get(key)
     if not isinstance(value, kind):
         raise InvalidResponseError(
-            f"The service's answer has no valid {key!r} field", body=repr(dict(data))[:200]
+            f"The service's response has no valid {key!r} field", body=repr(dict(data))[:200]
         )
     return value
 
@@ -297,7 +297,7 @@ class RetextureRequest:
 
 @dataclass(frozen=True)
 class SubmitResult:
-    """The answer to any submit call."""
+    """The response to any submit call."""
 
     submission_id: str
     status: str
@@ -406,7 +406,7 @@ def _optional_str(data: Mapping[str, Any], key: str) -> str | None:
 
 
 def validate_response_id(value: str) -> str:
-    """Check an id read from an answer before it is stored or put into a path."""
+    """Check an id read from a response before it is stored or put into a path."""
     try:
         return validate_id(value, "submission id")
     except ValidationError as exc:
