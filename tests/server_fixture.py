@@ -96,6 +96,10 @@ class AdminHooks:
     def clear_requests(self) -> None:
         self._call("DELETE", "requests")
 
+    def archive_project(self, project_id: str, archived: bool = True) -> dict[str, Any]:
+        """Archive or restore a project (the API itself has no call for it)."""
+        return dict(self._call("PATCH", f"projects/{project_id}", json={"is_archived": archived}))
+
 
 @dataclass
 class LocalServer:

@@ -344,3 +344,272 @@ def test_list_rejects_invalid_filters(
     )
     assert response.status_code == 422
     assert error_field(response) == ["query", field]
+
+
+# Projects -----------------------------------------------------------------------------------
+
+
+def api(
+    server: LocalServer,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    key: str | None = None,
+    **params: Any,
+) -> requests.Response:
+    return requests.request(
+        method,
+        f"{server.base_url}/{path}",
+        json=body,
+        params=params or None,
+        headers=server.auth_headers(key),
+        timeout=10,
+    )
+
+
+def new_project(server: LocalServer, name: str = "Gargoyles", key: str | None = None) -> str:
+    response = api(server, "POST", "projects", {"name": name}, key)
+    assert response.status_code == 200, response.text
+    return str(response.json()["id"])
+
+
+def test_project_create_and_list(server: LocalServer) -> None:
+    created = api(
+        server, "POST", "projects", {"name": "Gargoyles", "description": "Stone experiments"}
+    )
+    assert created.status_code == 200, created.text
+    project = created.json()
+    assert project["name"] == "Gargoyles"
+    assert project["description"] == "Stone experiments"
+    assert project["is_archived"] is False
+    assert project["submission_count"] == 0
+    assert project["created_at"].endswith("Z")
+    assert project["updated_at"].endswith("Z")
+    listing = api(server, "GET", "projects").json()
+    assert listing["count"] == 1
+    assert listing["projects"][0]["id"] == project["id"]
+    assert api(server, "GET", "projects", key=server.other_api_key).json()["count"] == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"name": ""},
+        {"name": "   "},
+        {"name": "x" * 256},
+        {"name": "ok", "description": "d" * 2001},
+    ],
+)
+def test_project_create_rejects_invalid_fields(server: LocalServer, body: dict[str, Any]) -> None:
+    response = api(server, "POST", "projects", body)
+    assert response.status_code == 422
+    expected = "description" if "description" in body else "name"
+    assert error_field(response) == ["body", expected]
+
+
+def test_project_limits_are_inclusive(server: LocalServer) -> None:
+    response = api(server, "POST", "projects", {"name": "n" * 255, "description": "d" * 2000})
+    assert response.status_code == 200, response.text
+
+
+def test_project_update_needs_a_field(server: LocalServer) -> None:
+    project_id = new_project(server)
+    empty = api(server, "PATCH", f"projects/{project_id}", {})
+    assert empty.status_code == 422
+    assert error_field(empty) == ["body", "name"]
+    renamed = api(server, "PATCH", f"projects/{project_id}", {"name": "Chimeras"})
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["name"] == "Chimeras"
+    described = api(server, "PATCH", f"projects/{project_id}", {"description": "Winged"})
+    assert described.json()["name"] == "Chimeras"
+    assert described.json()["description"] == "Winged"
+
+
+def test_project_get_embeds_its_submissions(server: LocalServer) -> None:
+    project_id = new_project(server)
+    server.admin.set_pace(paused=True)
+    inside = submit(server, "phase1/submit", {"task": PROMPT, "project_id": project_id})
+    deleted = submit(server, "phase1/submit", {"task": PROMPT, "project_id": project_id})
+    outside = submit(server, "phase1/submit", {"task": PROMPT})
+    assert api(server, "DELETE", deleted).status_code == 200
+    body = api(server, "GET", f"projects/{project_id}").json()
+    assert [row["submission_id"] for row in body["submissions"]] == [inside]
+    assert body["submission_count"] == 1
+    assert listed_ids(server, project_id=project_id) == [inside]
+    assert outside in listed_ids(server)
+
+
+def test_project_delete_unlinks_submissions(server: LocalServer) -> None:
+    project_id = new_project(server)
+    server.admin.set_pace(paused=True)
+    member = submit(server, "phase1/submit", {"task": PROMPT, "project_id": project_id})
+    response = api(server, "DELETE", f"projects/{project_id}")
+    assert response.status_code == 200, response.text
+    assert response.json()["unlinked_submissions"] == 1
+    assert info(server, member)["project_id"] is None
+    assert info(server, member)["is_deleted"] is False
+    assert api(server, "GET", f"projects/{project_id}").status_code == 404
+
+
+def test_project_of_another_key_is_403(server: LocalServer) -> None:
+    project_id = new_project(server, key=server.other_api_key)
+    assert api(server, "GET", f"projects/{project_id}").status_code == 403
+    assert api(server, "PATCH", f"projects/{project_id}", {"name": "x"}).status_code == 403
+    assert api(server, "DELETE", f"projects/{project_id}").status_code == 403
+
+
+def test_unknown_project_is_404(server: LocalServer) -> None:
+    unknown = "00000000-0000-4000-8000-000000000000"
+    assert api(server, "GET", f"projects/{unknown}").status_code == 404
+    assert api(server, "PATCH", f"projects/{unknown}", {"name": "x"}).status_code == 404
+    assert api(server, "DELETE", f"projects/{unknown}").status_code == 404
+
+
+def test_archived_projects_are_listed_on_request(server: LocalServer) -> None:
+    kept = new_project(server, "Current")
+    archived = new_project(server, "Old")
+    server.admin.archive_project(archived)
+    default = [p["id"] for p in api(server, "GET", "projects").json()["projects"]]
+    assert default == [kept]
+    everything = api(server, "GET", "projects", include_archived="true").json()["projects"]
+    assert [p["id"] for p in everything] == [archived, kept]
+    assert everything[0]["is_archived"] is True
+
+
+def test_derived_submission_inherits_project(server: LocalServer) -> None:
+    project_id = new_project(server)
+    parent = completed(server, "phase1/submit", {"task": PROMPT, "project_id": project_id})
+    child = submit(server, "phase2/submit", {"parent_submission_id": parent})
+    assert info(server, child)["project_id"] == project_id
+    other = new_project(server, "Elsewhere")
+    moved = submit(server, "phase2/submit", {"parent_submission_id": parent, "project_id": other})
+    assert info(server, moved)["project_id"] == other
+
+
+# Organising submissions ---------------------------------------------------------------------
+
+
+def test_nickname_is_set_and_cleared(server: LocalServer) -> None:
+    server.admin.set_pace(paused=True)
+    submission_id = submit(server, "phase1/submit", {"task": PROMPT})
+    named = api(server, "PATCH", f"{submission_id}/nickname", {"nickname": " Gus "})
+    assert named.status_code == 200, named.text
+    assert named.json()["nickname"] == "Gus"
+    assert info(server, submission_id)["nickname"] == "Gus"
+    cleared = api(server, "PATCH", f"{submission_id}/nickname", {"nickname": None})
+    assert cleared.json()["nickname"] is None
+    too_long = api(server, "PATCH", f"{submission_id}/nickname", {"nickname": "n" * 256})
+    assert too_long.status_code == 422
+    assert error_field(too_long) == ["body", "nickname"]
+
+
+def test_pinned_submissions_list_first(server: LocalServer) -> None:
+    server.admin.set_pace(paused=True)
+    older = submit(server, "phase1/submit", {"task": "a clay pot"})
+    newer = submit(server, "phase1/submit", {"task": "a wooden chair"})
+    assert listed_ids(server) == [newer, older]
+    pinned = api(server, "PATCH", f"{older}/pin", {"is_pinned": True})
+    assert pinned.json()["is_pinned"] is True
+    assert listed_ids(server) == [older, newer]
+
+
+def test_hidden_submissions_leave_the_list(server: LocalServer) -> None:
+    server.admin.set_pace(paused=True)
+    shown = submit(server, "phase1/submit", {"task": "a clay pot"})
+    hidden = submit(server, "phase1/submit", {"task": "a wooden chair"})
+    response = api(server, "PATCH", f"{hidden}/visibility", {"is_visible": False})
+    assert response.json()["is_visible"] is False
+    assert listed_ids(server) == [shown]
+    assert listed_ids(server, include_deleted="true") == [shown]
+    assert info(server, hidden)["is_visible"] is False
+    api(server, "PATCH", f"{hidden}/visibility", {"is_visible": True})
+    assert listed_ids(server) == [hidden, shown]
+
+
+def test_archive_flag_is_stored(server: LocalServer) -> None:
+    server.admin.set_pace(paused=True)
+    submission_id = submit(server, "phase1/submit", {"task": PROMPT})
+    response = api(server, "PATCH", f"{submission_id}/archive", {"is_archived": True})
+    assert response.json()["is_archived"] is True
+    assert info(server, submission_id)["is_archived"] is True
+    assert listed_ids(server) == [submission_id]
+
+
+def test_soft_delete_keeps_the_data(server: LocalServer) -> None:
+    submission_id = phase1(server)
+    response = api(server, "DELETE", submission_id)
+    assert response.status_code == 200, response.text
+    assert response.json()["is_deleted"] is True
+    assert listed_ids(server) == []
+    assert listed_ids(server, include_deleted="true") == [submission_id]
+    assert glb_of(server, submission_id).nodes
+
+
+def test_assign_project_and_unassign(server: LocalServer) -> None:
+    project_id = new_project(server)
+    server.admin.set_pace(paused=True)
+    submission_id = submit(server, "phase1/submit", {"task": PROMPT})
+    moved = api(server, "PATCH", f"{submission_id}/project", {"project_id": project_id})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["project_id"] == project_id
+    assert api(server, "GET", f"projects/{project_id}").json()["submission_count"] == 1
+    removed = api(server, "PATCH", f"{submission_id}/project", {"project_id": None})
+    assert removed.json()["project_id"] is None
+
+
+def test_assign_to_another_keys_project_is_403(server: LocalServer) -> None:
+    theirs = new_project(server, key=server.other_api_key)
+    server.admin.set_pace(paused=True)
+    submission_id = submit(server, "phase1/submit", {"task": PROMPT})
+    response = api(server, "PATCH", f"{submission_id}/project", {"project_id": theirs})
+    assert response.status_code == 403
+    assert info(server, submission_id)["project_id"] is None
+
+
+def test_assign_to_unknown_project_is_422(server: LocalServer) -> None:
+    server.admin.set_pace(paused=True)
+    submission_id = submit(server, "phase1/submit", {"task": PROMPT})
+    unknown = "00000000-0000-4000-8000-000000000000"
+    response = api(server, "PATCH", f"{submission_id}/project", {"project_id": unknown})
+    assert response.status_code == 422
+    assert error_field(response) == ["body", "project_id"]
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "body"),
+    [
+        ("PATCH", "/nickname", {"nickname": "x"}),
+        ("PATCH", "/archive", {"is_archived": True}),
+        ("PATCH", "/visibility", {"is_visible": False}),
+        ("PATCH", "/pin", {"is_pinned": True}),
+        ("PATCH", "/project", {"project_id": None}),
+        ("DELETE", "", None),
+    ],
+)
+def test_organising_checks_ownership(
+    server: LocalServer, method: str, suffix: str, body: dict[str, Any] | None
+) -> None:
+    server.admin.set_pace(paused=True)
+    theirs = submit(server, "phase1/submit", {"task": PROMPT}, key=server.other_api_key)
+    assert api(server, method, f"{theirs}{suffix}", body).status_code == 403
+    unknown = "00000000-0000-4000-8000-000000000000"
+    assert api(server, method, f"{unknown}{suffix}", body).status_code == 404
+    assert (
+        requests.request(
+            method, f"{server.base_url}/{theirs}{suffix}", json=body, timeout=10
+        ).status_code
+        == 401
+    )
+
+
+@pytest.mark.parametrize("flag", ["archive", "visibility", "pin"])
+def test_flags_need_a_boolean(server: LocalServer, flag: str) -> None:
+    server.admin.set_pace(paused=True)
+    submission_id = submit(server, "phase1/submit", {"task": PROMPT})
+    field = {"archive": "is_archived", "visibility": "is_visible", "pin": "is_pinned"}[flag]
+    missing = api(server, "PATCH", f"{submission_id}/{flag}", {})
+    assert missing.status_code == 422
+    assert error_field(missing) == ["body", field]
+    wrong = api(server, "PATCH", f"{submission_id}/{flag}", {field: "yes"})
+    assert wrong.status_code == 422

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field, StrictStr
+from pydantic import BaseModel, Field, StrictBool, StrictStr
 
 from ..auth import StoreDep
 from ..faults import FaultSpec
@@ -20,6 +20,10 @@ class FailRequest(BaseModel):
     error: StrictStr = "Generation failed"
     after_steps: int = Field(0, ge=0)
     """Progress steps the planned failure lets through first (next submission only)."""
+
+
+class ProjectArchiveRequest(BaseModel):
+    is_archived: StrictBool
 
 
 @router.get("/health", name="admin_health")
@@ -94,3 +98,15 @@ async def add_fault(spec: FaultSpec, store: StoreDep) -> dict[str, Any]:
 @router.delete("/faults", name="admin_clear_faults")
 async def clear_faults(store: StoreDep) -> dict[str, int]:
     return _clear(store, store.faults)
+
+
+@router.patch("/projects/{project_id}", name="admin_archive_project")
+async def archive_project(
+    project_id: str, body: ProjectArchiveRequest, store: StoreDep
+) -> dict[str, Any]:
+    """Archive or restore a project: the API docs list no call that does it."""
+    project = store.projects.get(project_id)
+    if project is None:
+        raise HTTPException(404, f"Project '{project_id}' not found.")
+    project.is_archived = body.is_archived
+    return {"id": project.id, "is_archived": project.is_archived}

@@ -68,7 +68,7 @@ def submission_info(submission: Submission, request: Request) -> dict[str, Any]:
 
 
 def submission_row(submission: Submission) -> dict[str, Any]:
-    """One row of the submissions list: the documented fields plus task, lineage and flags."""
+    """Return the list row of a submission: the documented fields plus task, lineage, flags."""
     return {
         "submission_id": submission.id,
         "phase": submission.phase,
@@ -101,7 +101,7 @@ async def list_submissions(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
     """List the key's submissions. Hidden ones (is_visible false) are never listed."""
-    # NOTE: the docs list phases 1, 2 and 3 for this filter; 4 and 5 are accepted as well.
+    # NOTE: the docs list phases 1, 2 and 3 for this filter. Phases 4 and 5 are accepted too.
     chosen = [
         submission
         for submission in store.submissions.values()
