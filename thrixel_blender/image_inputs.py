@@ -1,0 +1,316 @@
+"""Reference images for Generate: files on disk, images in the Blender file (packed or not),
+or https:// URLs, sent as base64 data URLs.
+
+Images larger than `MAX_EDGE` pixels on their longer side are scaled down with Blender's own
+image API on a temporary copy, which is removed again, so the user's images never change.
+This runs on the main thread (bpy images are not thread-safe), before the job starts.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import bpy
+from bpy.props import EnumProperty, StringProperty
+from bpy.types import Context, Event, Operator
+
+from . import library_props, messages
+from .client import Phase1Request
+from .client.validation import MAX_IMAGES, validate_image_reference
+from .messages import UserFacingError
+
+log = logging.getLogger(__name__)
+
+MAX_EDGE = 1024
+"""Longest side, in pixels, an image is sent at. The service documents no limit; 1024 keeps
+a request of six images to a few megabytes and is more than the reconstruction needs.
+NOTE: our choice, not a documented limit."""
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+class ImageInputError(UserFacingError):
+    """An image input cannot be sent; the message names it and what to do."""
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    """One image ready to send."""
+
+    value: str
+    """A data URL or the https:// URL as typed."""
+    original_size: tuple[int, int] | None
+    sent_size: tuple[int, int] | None
+    sent_bytes: int
+
+    def describe(self) -> str:
+        if self.original_size is None or self.sent_size is None:
+            return "URL, fetched by the service"
+        width, height = self.original_size
+        text = f"{width}×{height}"
+        if self.sent_size != self.original_size:
+            text += f", sent at {self.sent_size[0]}×{self.sent_size[1]}"
+        return f"{text}, {format_bytes(self.sent_bytes)}"
+
+
+def format_bytes(count: int) -> str:
+    if count < 1024:
+        return f"{count} B"
+    if count < 1024**2:
+        return f"{count / 1024:.0f} KB"
+    return f"{count / 1024**2:.1f} MB"
+
+
+def scaled_size(width: int, height: int, max_edge: int = MAX_EDGE) -> tuple[int, int]:
+    """Return the size that fits in `max_edge` with the same aspect ratio; never upscales."""
+    longest = max(width, height)
+    if longest <= max_edge:
+        return width, height
+    factor = max_edge / longest
+    return max(1, round(width * factor)), max(1, round(height * factor))
+
+
+def mime_of(data: bytes) -> str | None:
+    if data.startswith(PNG_MAGIC):
+        return "image/png"
+    if data.startswith(JPEG_MAGIC):
+        return "image/jpeg"
+    return None
+
+
+def data_url(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+# ---------------------------------------------------------------------------
+# Encoding
+
+
+def label_of(item: library_props.THRIXEL_PG_image_input) -> str:
+    if item.source == 'FILE':
+        return Path(bpy.path.abspath(item.filepath)).name or "the image file"
+    if item.source == 'IMAGE':
+        return item.image.name if item.image is not None else "the Blender image"
+    return item.url.strip() or "the URL"
+
+
+def encode(item: library_props.THRIXEL_PG_image_input) -> EncodedImage:
+    """Encode one input for sending. Raises ImageInputError naming the input."""
+    if item.source == 'URL':
+        url = item.url.strip()
+        if not url.startswith("https://"):
+            raise ImageInputError(
+                f"The image URL \"{url or '(empty)'}\" is not an https:// address. "
+                "Enter an https:// URL, or choose a file instead."
+            )
+        try:
+            validate_image_reference(url, "image")
+        except Exception as error:
+            raise ImageInputError(messages.user_message(error, action="Generate")) from None
+        return EncodedImage(url, None, None, 0)
+    if item.source == 'FILE':
+        return _encode_file(item.filepath)
+    if item.image is None:
+        raise ImageInputError("An image input has no Blender image chosen. Pick one or remove it.")
+    return _encode_blender_image(item.image)
+
+
+def _encode_file(filepath: str) -> EncodedImage:
+    path = Path(bpy.path.abspath(filepath)) if filepath else None
+    if path is None or not path.is_file():
+        raise ImageInputError(
+            f"The image file \"{filepath or '(none)'}\" does not exist. Choose the file again."
+        )
+    try:
+        image = bpy.data.images.load(str(path), check_existing=False)
+    except RuntimeError:
+        raise ImageInputError(
+            f"Blender cannot read \"{path.name}\" as an image. Choose a PNG or JPEG file."
+        ) from None
+    try:
+        return _encode_blender_image(image, original=path.read_bytes())
+    finally:
+        bpy.data.images.remove(image)
+
+
+def _encode_blender_image(image: bpy.types.Image, original: bytes | None = None) -> EncodedImage:
+    width, height = image.size[:]
+    if width == 0 or height == 0:
+        raise ImageInputError(
+            f"The image \"{image.name}\" has no pixels Blender can read. "
+            "Check that its file exists, or pick another image."
+        )
+    if image.is_dirty:
+        # Painted or edited since loading: the file on disk is not what the user sees.
+        original = None
+    elif original is None and image.packed_file is not None:
+        original = bytes(image.packed_file.data)
+    elif original is None and image.source == 'FILE' and image.filepath:
+        path = Path(bpy.path.abspath(image.filepath))
+        original = path.read_bytes() if path.is_file() else None
+
+    target = scaled_size(width, height)
+    mime = mime_of(original) if original is not None else None
+    if target == (width, height) and original is not None and mime is not None:
+        return EncodedImage(data_url(original, mime), (width, height), target, len(original))
+    data, mime = _scaled_copy(image, target, keep_jpeg=mime == "image/jpeg")
+    return EncodedImage(data_url(data, mime), (width, height), target, len(data))
+
+
+def _scaled_copy(
+    image: bpy.types.Image, size: tuple[int, int], *, keep_jpeg: bool
+) -> tuple[bytes, str]:
+    """Write a scaled copy of `image` as PNG (JPEG for JPEG sources) and return its bytes."""
+    file_format, mime, suffix = (
+        ('JPEG', "image/jpeg", ".jpg") if keep_jpeg else ('PNG', "image/png", ".png")
+    )
+    handle, name = tempfile.mkstemp(prefix="thrixel-image-", suffix=suffix)
+    os.close(handle)
+    copy = image.copy()
+    try:
+        if tuple(copy.size[:]) != size:
+            copy.scale(*size)
+        copy.file_format = file_format
+        # With `filepath`, save() writes there and leaves the copy's own path alone.
+        copy.save(filepath=name, quality=90)
+        return Path(name).read_bytes(), mime
+    except RuntimeError as error:
+        raise ImageInputError(
+            f"The image \"{image.name}\" could not be prepared for sending ({error}). "
+            "Save it as a PNG file and choose the file instead."
+        ) from None
+    finally:
+        bpy.data.images.remove(copy)
+        Path(name).unlink(missing_ok=True)
+
+
+def encode_all(
+    items: list[library_props.THRIXEL_PG_image_input],
+) -> tuple[str | None, list[str] | None, list[EncodedImage]]:
+    """Return `image` (one input) or `images` (two to six) for a phase 1 request."""
+    if len(items) > MAX_IMAGES:
+        raise ImageInputError(
+            f"{len(items)} reference images are listed, the service takes at most {MAX_IMAGES}. "
+            "Remove some."
+        )
+    encoded = [encode(item) for item in items]
+    values = [entry.value for entry in encoded]
+    if not values:
+        return None, None, encoded
+    if len(values) == 1:
+        return values[0], None, encoded
+    return None, values, encoded
+
+
+def measure(item: library_props.THRIXEL_PG_image_input) -> None:
+    """Store the input's size, and the size it is sent at, in `size_note` (main thread)."""
+    try:
+        item.size_note = encode(item).describe()
+    except ImageInputError as error:
+        item.size_note = str(error)
+
+
+# ---------------------------------------------------------------------------
+# Operators
+
+
+class THRIXEL_OT_add_image_input(Operator):
+    """Add a reference image for Generate: a file, an image in this file, or a URL"""
+
+    bl_idname = "thrixel.add_image_input"
+    bl_label = "Add Reference Image"
+    bl_options = {'REGISTER', 'UNDO', 'INTERNAL'}
+
+    source: EnumProperty(name="Source", items=library_props.IMAGE_SOURCES, default='FILE')
+    filepath: StringProperty(name="File", subtype='FILE_PATH', options={'SKIP_SAVE'})
+    image_name: StringProperty(name="Image", options={'SKIP_SAVE'})
+    url: StringProperty(name="URL", options={'SKIP_SAVE'})
+    filter_image: bpy.props.BoolProperty(default=True, options={'HIDDEN', 'SKIP_SAVE'})
+    filter_folder: bpy.props.BoolProperty(default=True, options={'HIDDEN', 'SKIP_SAVE'})
+
+    def invoke(self, context: Context, event: Event) -> set[str]:
+        if self.source == 'FILE' and not self.filepath:
+            context.window_manager.fileselect_add(self)
+            return {'RUNNING_MODAL'}
+        if self.source == 'IMAGE' and not self.image_name:
+            return context.window_manager.invoke_props_dialog(self)
+        return self.execute(context)
+
+    def draw(self, context: Context) -> None:
+        if self.source == 'IMAGE':
+            self.layout.prop_search(self, "image_name", bpy.data, "images")
+        elif self.source == 'URL':
+            self.layout.prop(self, "url")
+
+    def execute(self, context: Context) -> set[str]:
+        settings = context.scene.thrixel.library
+        if len(settings.image_inputs) >= MAX_IMAGES:
+            self.report({'ERROR'}, f"The service takes at most {MAX_IMAGES} reference images.")
+            return {'CANCELLED'}
+        image = None
+        if self.source == 'IMAGE':
+            image = bpy.data.images.get(self.image_name)
+            if image is None:
+                self.report({'ERROR'}, f"No image named \"{self.image_name}\" in this file.")
+                return {'CANCELLED'}
+        item = settings.image_inputs.add()
+        item.source = self.source
+        item.filepath = self.filepath
+        item.image = image
+        item.url = self.url.strip()
+        measure(item)
+        settings.image_input_index = len(settings.image_inputs) - 1
+        self.report({'INFO'}, f"Added \"{label_of(item)}\": {item.size_note}")
+        return {'FINISHED'}
+
+
+class THRIXEL_OT_remove_image_input(Operator):
+    """Remove this reference image from Generate"""
+
+    bl_idname = "thrixel.remove_image_input"
+    bl_label = "Remove Reference Image"
+    bl_options = {'REGISTER', 'UNDO', 'INTERNAL'}
+
+    index: bpy.props.IntProperty(name="Index", min=0, options={'SKIP_SAVE'})
+
+    def execute(self, context: Context) -> set[str]:
+        settings = context.scene.thrixel.library
+        if self.index >= len(settings.image_inputs):
+            return {'CANCELLED'}
+        settings.image_inputs.remove(self.index)
+        settings.image_input_index = max(0, min(self.index, len(settings.image_inputs) - 1))
+        return {'FINISHED'}
+
+
+classes = (THRIXEL_OT_add_image_input, THRIXEL_OT_remove_image_input)
+
+
+def build_phase1_request(scene: bpy.types.Scene) -> tuple[Phase1Request, list[EncodedImage]]:
+    """Build the Generate request from the scene's form: prompt, reference images, project.
+
+    Raises ImageInputError for an unusable image and ValidationError for other fields.
+    """
+    settings = scene.thrixel
+    image, images, encoded = encode_all(list(settings.library.image_inputs))
+    request = Phase1Request(
+        task=settings.prompt.strip() or None,
+        image=image,
+        images=images,
+        model=settings.model_override.strip() or None,
+        project_id=library_props.default_project_id(scene),
+        adaptive_thinking=settings.adaptive_thinking,
+    )
+    request.validate()
+    return request, encoded
+
+
+def describe_sent(encoded: list[EncodedImage]) -> str:
+    """A sentence listing the images sent and their sizes, or "" when none were sent."""
+    if not encoded:
+        return ""
+    return "Images sent: " + "; ".join(entry.describe() for entry in encoded) + ". "
