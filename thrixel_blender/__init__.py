@@ -8,10 +8,12 @@ from __future__ import annotations
 import bpy
 
 from . import (
+    detail_ops,
     detail_props,
     logs,
     operators,
     panels,
+    panels_selected,
     preferences,
     props,
     pump,
@@ -24,7 +26,9 @@ _CLASSES = (
     *detail_props.classes,
     *props.classes,
     *operators.classes,
+    *detail_ops.classes,
     *panels.classes,
+    *panels_selected.classes,
 )
 
 

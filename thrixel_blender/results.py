@@ -17,7 +17,7 @@ from pathlib import Path
 import bpy
 from mathutils import Matrix
 
-from . import importer
+from . import detail_jobs, importer
 from .detail_props import THRIXEL_PG_job_source
 from .importer import PROP_NODE_NAME, ImportedModel, ImportFailed
 
@@ -66,6 +66,7 @@ def place_over_sources(
             "The result was downloaded but could not be placed over its source objects. "
             "Nothing was added; the details are in the system console."
         ) from None
+    detail_jobs.forget_request(record.job_id)
     note = f"{hidden} source object{'s' if hidden != 1 else ''} hidden."
     if missing:
         shown = ", ".join(f"\"{name}\"" for name in missing[:3])
@@ -84,6 +85,15 @@ PLACERS: dict[str, Placer] = {
     "retexture": place_over_sources,
 }
 DEFAULT_PLACER: Placer = place_at_cursor
+
+Resubmitter = Callable[[bpy.types.Scene, bpy.types.PropertyGroup], None]
+"""Sends a failed or cancelled job's request again; raises UserFacingError when it cannot."""
+RESUBMITTERS: dict[str, Resubmitter] = {
+    "detail": detail_jobs.resubmit,
+    "remesh": detail_jobs.resubmit,
+    "retexture": detail_jobs.resubmit,
+}
+"""Kinds whose Retry is not "generate the prompt again"; see THRIXEL_OT_retry_job."""
 
 
 def register_placer(kind: str, placer: Placer) -> None:

@@ -159,20 +159,15 @@ def model_objects(
 ) -> list[bpy.types.Object]:
     """Return the visible objects of the models that `selected` belongs to.
 
-    An object imported from a submission belongs to every object tagged with the same
-    submission; any other object belongs to the hierarchy under its topmost parent. Empties are
+    An object imported from a submission belongs to its `submission_family`; any other object
+    belongs to the hierarchy under its topmost parent. Empties are
     kept, so the exported hierarchy matches the scene's; cameras, lights and other types that
     the upload cannot use are left out.
     """
     members: dict[str, bpy.types.Object] = {}
     for obj in selected:
-        submission_id = obj.get(PROP_SUBMISSION_ID)
-        if submission_id:
-            family = [
-                other
-                for other in view_layer.objects
-                if other.get(PROP_SUBMISSION_ID) == submission_id
-            ]
+        if obj.get(PROP_SUBMISSION_ID):
+            family = submission_family(view_layer, obj)
         else:
             root = obj
             while root.parent is not None:
@@ -185,6 +180,24 @@ def model_objects(
         obj
         for obj in sorted(members.values(), key=lambda item: item.name)
         if obj.type in kept_types and obj.visible_get(view_layer=view_layer)
+    ]
+
+
+def submission_family(
+    view_layer: bpy.types.ViewLayer, anchor: bpy.types.Object
+) -> list[bpy.types.Object]:
+    """Return the objects of the one import of a model that `anchor` is part of.
+
+    They carry the same submission id and share a collection with `anchor`: the importer puts
+    each import in a collection of its own, so a model imported twice makes two families.
+    """
+    submission_id = anchor.get(PROP_SUBMISSION_ID)
+    collections = {collection.session_uid for collection in anchor.users_collection}
+    return [
+        obj
+        for obj in view_layer.objects
+        if obj.get(PROP_SUBMISSION_ID) == submission_id
+        and any(collection.session_uid in collections for collection in obj.users_collection)
     ]
 
 
