@@ -22,6 +22,7 @@ from bpy.props import (
 from bpy.types import PropertyGroup
 
 from .detail_props import THRIXEL_PG_detail_options, THRIXEL_PG_job_source
+from .library_props import THRIXEL_PG_library_scene
 
 STOPPED_STATUSES = frozenset({"failed", "cancelled"})
 """Statuses after which nothing happens to a job. A completed job is finished once imported;
@@ -96,6 +97,7 @@ class THRIXEL_PG_scene(PropertyGroup):
     )
     jobs: CollectionProperty(type=THRIXEL_PG_job)
     detail: PointerProperty(type=THRIXEL_PG_detail_options)
+    library: PointerProperty(type=THRIXEL_PG_library_scene)
 
     def add_job(self, *, kind: str, prompt: str, phase: int) -> THRIXEL_PG_job:
         """Append a new job record in the submitting state."""

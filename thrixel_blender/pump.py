@@ -14,7 +14,7 @@ from pathlib import Path
 
 import bpy
 
-from . import importer, messages, props, results, runtime, tracking
+from . import importer, library_pump, messages, props, results, runtime, tracking
 from .jobs import JobEvent
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ def pump() -> float:
         log.exception("The job pump failed; it keeps running")
     state = runtime.get()
     busy = state.has_runner() and not state.runner.events.empty()
+    busy = busy or library_pump.busy()
     return BUSY_INTERVAL_SECONDS if busy else IDLE_INTERVAL_SECONDS
 
 
@@ -44,6 +45,7 @@ def drain(budget: float = TIME_BUDGET_SECONDS) -> int:
     """
     state = runtime.get()
     _apply_check_results(state)
+    library_pump.step(budget)
     if state.resume_pending:
         tracking.resume_all()
     if not state.has_runner():
