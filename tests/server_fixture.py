@@ -88,6 +88,10 @@ class AdminHooks:
             )
         )
 
+    def fail_conversion(self, error: str = "Conversion failed") -> dict[str, Any]:
+        """Make the next conversion job fail with `error`."""
+        return dict(self._call("POST", "fail_conversion", json={"error": error}))
+
     def requests_log(self, route: str | None = None) -> list[dict[str, Any]]:
         """Requests the API received, oldest first, with secret header values redacted."""
         params = {"route": route} if route else None

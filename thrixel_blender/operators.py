@@ -135,7 +135,9 @@ class THRIXEL_OT_retry_job(Operator):
         )
         request.validate()
         old_id = record.job_id
-        tracking.start_generate(props.context_scene(context), request)
+        # Without a submission id, the earlier attempt may still have reached the service.
+        adopt_since = None if record.submission_id else record.created
+        tracking.start_generate(props.context_scene(context), request, adopt_since=adopt_since)
         props.context_settings(context).remove_job(old_id)
 
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import threading
 from pathlib import Path
 
 import bpy
 from bpy.app.handlers import persistent
 
 from . import online, preferences, props, runtime
-from .client import Phase1Request
+from .client import Phase1Request, SubmitResult, ThrixelClient
 from .client.errors import ValidationError
 from .client.validation import validate_id
+from .jobs import recovery
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +38,36 @@ def results_dir(record_id: str) -> Path:
     return folder
 
 
-def start_generate(scene: bpy.types.Scene, request: Phase1Request) -> str:
+def start_generate(
+    scene: bpy.types.Scene, request: Phase1Request, *, adopt_since: str | None = None
+) -> str:
     """Add a job record for `request` and start following it; returns the record's id.
 
+    `adopt_since` is the start time (ISO 8601) of an earlier attempt that got no submission
+    id: a matching submission created since then is followed instead of submitting again.
     Raises SettingsError when the key or base URL is unusable. Call on the main thread.
     """
     runtime.get().set_config(preferences.client_config())
+    known = frozenset(record.submission_id for _, record in props.all_jobs())
+    since = recovery.parse_timestamp(adopt_since)
+
+    def submit(client: ThrixelClient, cancel: threading.Event) -> SubmitResult:
+        return recovery.submit_once(
+            client,
+            cancel,
+            submit=lambda: client.submit_phase1(request),
+            matches=recovery.task_matcher(1, request.task),
+            exclude=known,
+            adopt_since=since,
+        )
+
     settings = props.scene_settings(scene)
     record = settings.add_job(kind="generate", prompt=request.task or "", phase=1)
     record_id = str(record.job_id)
     try:
         runtime.get().follow(
             record_id,
-            submit=lambda client, cancel: client.submit_phase1(request),
+            submit=submit,
             submission_id=None,
             dest_dir=results_dir(record_id),
         )

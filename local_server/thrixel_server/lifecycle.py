@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from .models3d.blender_script import build_script
 from .models3d.glb import GlbError
@@ -26,8 +27,14 @@ Producer = Callable[[], Artifacts]
 
 async def wait_step(store: Store) -> None:
     """Sleep one step of `step_seconds`, longer while the test hooks hold the pace paused."""
+    await wait_seconds(store, lambda: store.config.step_seconds)
+
+
+async def wait_seconds(store: Store, seconds: Callable[[], float]) -> None:
+    """Sleep `seconds()` (read again each tick, so a new setting applies at once), not counting
+    the time the test hooks hold the pace paused."""
     waited = 0.0
-    while waited < store.config.step_seconds or store.config.paused:
+    while waited < seconds() or store.config.paused:
         await asyncio.sleep(TICK_SECONDS)
         if not store.config.paused:
             waited += TICK_SECONDS
@@ -80,7 +87,12 @@ async def finish(submission: Submission, produce: Producer) -> None:
 
 
 def start(store: Store, submission: Submission, produce: Producer) -> None:
-    """Schedule the life cycle on the running event loop and keep a reference to the task."""
-    task = asyncio.get_running_loop().create_task(run_submission(store, submission, produce))
+    """Schedule the life cycle on the running event loop."""
+    spawn(store, run_submission(store, submission, produce))
+
+
+def spawn(store: Store, work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` as a task on the running event loop; the store keeps a reference to it."""
+    task = asyncio.get_running_loop().create_task(work)
     store.tasks.add(task)
     task.add_done_callback(store.tasks.discard)

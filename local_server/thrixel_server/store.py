@@ -137,6 +137,8 @@ class Store:
     request_log: list[dict[str, Any]] = field(default_factory=list)
     faults: list[dict[str, Any]] = field(default_factory=list)
     pending_failures: list[dict[str, Any]] = field(default_factory=list)
+    pending_conversion_failures: list[str] = field(default_factory=list)
+    """Errors for the next conversion jobs to fail with, planned by the test hooks."""
     submit_times: dict[str, list[datetime]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -153,6 +155,7 @@ class Store:
             self.request_log.clear()
             self.faults.clear()
             self.pending_failures.clear()
+            self.pending_conversion_failures.clear()
             self.submit_times.clear()
 
     def add_submission(self, submission: Submission) -> Submission:

@@ -1,4 +1,5 @@
-"""Test hooks under /_test: reset, pace and settings, planned failures, request log, faults."""
+"""Test hooks under /_test: reset, pace and settings, planned failures, request log, faults,
+project archiving."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ class FailRequest(BaseModel):
     error: StrictStr = "Generation failed"
     after_steps: int = Field(0, ge=0)
     """Progress steps the planned failure lets through first (next submission only)."""
+
+
+class ConversionFailRequest(BaseModel):
+    error: StrictStr = "Conversion failed"
 
 
 class ProjectArchiveRequest(BaseModel):
@@ -61,6 +66,13 @@ async def fail(body: FailRequest, store: StoreDep) -> dict[str, Any]:
         raise HTTPException(404, f"Submission '{body.submission_id}' not found.")
     submission.fail(body.error)
     return {"submission_id": submission.id, "status": submission.status}
+
+
+@router.post("/fail_conversion", name="admin_fail_conversion")
+async def fail_conversion(body: ConversionFailRequest, store: StoreDep) -> dict[str, int]:
+    """Make the next conversion job that reaches the end of `running` fail with `error`."""
+    store.pending_conversion_failures.append(body.error)
+    return {"planned": len(store.pending_conversion_failures)}
 
 
 @router.get("/requests", name="admin_requests")
