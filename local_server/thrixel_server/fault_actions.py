@@ -141,6 +141,12 @@ async def apply(
     elif kind == "slow":
         await asyncio.sleep(fault["seconds"])
         await app(scope, receive, send)
+    elif kind == "slow_response":
+        # The request is handled (a submit creates its submission) and only the response is
+        # late, as when a busy service answers after the client's read timeout.
+        start, body = await buffered_response(app, scope, receive)
+        await asyncio.sleep(fault["seconds"])
+        await send_replaced_body(send, start, body)
     elif kind in ("truncate", "corrupt"):
         start, body = await buffered_response(app, scope, receive)
         changed = body[: len(body) // 2] if kind == "truncate" else corrupt_glb(body)

@@ -13,6 +13,7 @@ FaultKind = Literal[
     "status",
     "rate_limit",
     "slow",
+    "slow_response",
     "html_error",
     "not_json",
     "truncate",
@@ -37,7 +38,7 @@ class FaultSpec(BaseModel):
     retry_after: str | None = None
     """Retry-After value for `rate_limit` (seconds or an HTTP date); none when null."""
     seconds: float = Field(5.0, ge=0, le=120)
-    """Delay for `slow`, silence for the stream faults."""
+    """Delay for `slow` and `slow_response`, silence for the stream faults."""
     target_host: str = "127.0.0.2"
     """Loopback host a `redirect` points at (same port and path): an address or `localhost`."""
     redirect_status: Literal[301, 302, 303, 307, 308] = 302

@@ -106,6 +106,21 @@ def test_slow_response_times_out(server: LocalServer) -> None:
         requests.get(info_url(server, submission_id), timeout=0.5)
 
 
+def test_slow_response_handles_request_first(server: LocalServer) -> None:
+    server.admin.add_fault("phase1_submit", "slow_response", seconds=2)
+    with pytest.raises(requests.ReadTimeout):
+        requests.post(
+            f"{server.base_url}/phase1/submit",
+            json={"task": PROMPT},
+            headers=server.auth_headers(),
+            timeout=0.5,
+        )
+    listed = requests.get(
+        f"{server.base_url}/submissions", headers=server.auth_headers(), timeout=5
+    ).json()["submissions"]
+    assert [row["task"] for row in listed] == [PROMPT], "the late submit was not handled"
+
+
 def test_html_error_page(server: LocalServer) -> None:
     submission_id = submit(server)
     server.admin.add_fault("info", "html_error", status=502)

@@ -204,18 +204,20 @@ def send(
     policy: RetryPolicy,
     cancel: threading.Event | None = None,
     stream: bool = False,
-    read_timeout: float = READ_TIMEOUT,
+    read_timeout: float | None = None,
     **kwargs: Any,
 ) -> requests.Response:
     """Send one call with retries and return a successful response.
 
     Idempotent routes retry on connection failures, timeouts, 5xx and 429. Other routes retry
     only when the request never left the machine. A 429 with a `Retry-After` longer than
-    `policy.max_delay` is raised at once, so the caller can show the wait.
+    `policy.max_delay` is raised at once, so the caller can show the wait. `read_timeout`
+    defaults to `READ_TIMEOUT`, read at call time.
 
     Raises:
         ThrixelError: the mapped failure after the last attempt.
     """
+    timeout = (CONNECT_TIMEOUT, READ_TIMEOUT if read_timeout is None else read_timeout)
     attempt = 0
     while True:
         started = time.monotonic()
@@ -227,7 +229,7 @@ def send(
                 proxies=dict(proxies),
                 verify=verify,
                 stream=stream,
-                timeout=(CONNECT_TIMEOUT, read_timeout),
+                timeout=timeout,
                 **kwargs,
             )
         except requests.RequestException as exc:

@@ -185,7 +185,7 @@ class ThrixelClient(LibraryClient):
         submission_id: str,
         *,
         cancel: threading.Event | None = None,
-        idle_timeout: float = STREAM_IDLE_TIMEOUT,
+        idle_timeout: float | None = None,
     ) -> Iterator[StreamEvent]:
         """Yield the progress events of a submission as they arrive.
 
@@ -195,7 +195,7 @@ class ThrixelClient(LibraryClient):
 
         Raises:
             RequestTimeoutError: no byte for `STREAM_READ_TIMEOUT` seconds, or no event for
-                `idle_timeout` seconds.
+                `idle_timeout` seconds (default `STREAM_IDLE_TIMEOUT`).
             ThrixelConnectionError: the connection dropped.
             CancelledError: `cancel` was set or `interrupt()` was called.
         """
@@ -216,6 +216,8 @@ class ThrixelClient(LibraryClient):
                 f"The progress stream responded with {content_type or 'no content type'} "
                 "instead of text/event-stream"
             )
+        if idle_timeout is None:
+            idle_timeout = STREAM_IDLE_TIMEOUT
         yield from self._read_events(route, response, cancel, idle_timeout)
 
     def _read_events(
@@ -295,7 +297,7 @@ class ThrixelClient(LibraryClient):
             cancel=cancel,
             progress=progress,
             expect_glb=fmt == "glb",
-            read_timeout=CONVERSION_READ_TIMEOUT if slow else _http.READ_TIMEOUT,
+            read_timeout=CONVERSION_READ_TIMEOUT if slow else None,
         )
 
 

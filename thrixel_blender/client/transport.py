@@ -52,7 +52,7 @@ class Transport:
         cancel: threading.Event | None,
         progress: ProgressCallback | None,
         expect_glb: bool = False,
-        read_timeout: float = _http.READ_TIMEOUT,
+        read_timeout: float | None = None,
     ) -> Path:
         response = self._send(
             route, url, params=params, cancel=cancel, stream=True, read_timeout=read_timeout
@@ -156,7 +156,7 @@ class Transport:
         extra_headers: Mapping[str, str] | None = None,
         cancel: threading.Event | None = None,
         stream: bool = False,
-        read_timeout: float = _http.READ_TIMEOUT,
+        read_timeout: float | None = None,
         **kwargs: Any,
     ) -> requests.Response:
         self._raise_if_cancelled(cancel, route)

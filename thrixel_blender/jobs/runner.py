@@ -28,6 +28,8 @@ FOLLOW_GIVE_UP_SECONDS = 600.0
 """How long the runner keeps trying while the service cannot be reached before failing."""
 DOWNLOAD_ATTEMPTS = 3
 SUBMIT_RATE_LIMIT_ATTEMPTS = 20
+RATE_LIMIT_FALLBACK_DELAY = 15.0
+"""Wait after a 429 on a submit without Retry-After: this many seconds, then twice, and so on."""
 
 _EXTENSIONS = {"thumbnail": "png", "reference_image": "png"}
 
@@ -185,7 +187,9 @@ class JobRunner:
                 result = spec.submit(work.client, work.cancel)
             except client_errors.RateLimitedError as exc:
                 # The service did not take the request, so sending it again cannot duplicate it.
-                delay = exc.retry_after if exc.retry_after is not None else 15.0 * (attempt + 1)
+                delay = exc.retry_after
+                if delay is None:
+                    delay = RATE_LIMIT_FALLBACK_DELAY * (attempt + 1)
                 self._emit_for(
                     work,
                     "queued",
