@@ -16,6 +16,7 @@ from typing import Any
 
 import bpy
 
+from . import gltf_support
 from .client.glb import InvalidGLBError, node_names
 from .glb_stamp import NODE_INDEX_KEY, write_stamped_copy
 from .messages import UserFacingError
@@ -67,9 +68,24 @@ def import_glb(
         ) from None
 
     try:
+        _check_extensions(document, name)
         return _import_stamped(scene, stamped, document, name, submission_id, phase)
     finally:
         stamped.unlink(missing_ok=True)
+
+
+def _check_extensions(document: dict[str, Any], name: str) -> None:
+    """Raise ImportFailed when the file requires a glTF extension this Blender cannot import."""
+    missing = gltf_support.unsupported_required(document)
+    if not missing:
+        return
+    listed = ", ".join(missing)
+    noun = "extension" if len(missing) == 1 else "extensions"
+    raise ImportFailed(
+        f"The model for \"{name}\" requires the glTF {noun} {listed}, which Blender "
+        f"{bpy.app.version_string} cannot import. Nothing was added; download the submission "
+        "as FBX or OBJ and import that instead."
+    )
 
 
 def _import_stamped(
