@@ -30,7 +30,7 @@ Matcher = Callable[[SubmissionInfo], bool]
 
 
 def maybe_created(error: client_errors.ThrixelError) -> bool:
-    """Whether a submit that failed with `error` may still have created a submission.
+    """Return whether a submit that failed with `error` may have created a submission.
 
     True for a dropped connection and a timed-out response. A connection that never opened
     sent nothing but has the same error class as a drop, so it is checked as well (and the
@@ -67,7 +67,7 @@ def find_submitted(
     Submissions in `exclude` (those the open file already follows) never match.
 
     Raises:
-        ThrixelError: the list or an info call failed, so the answer is unknown.
+        ThrixelError: the list or an info call failed, so the outcome is unknown.
     """
     earliest = since - CLOCK_MARGIN
     for row in client.list_submissions(limit=LOOKUP_LIMIT, cancel=cancel):
@@ -98,9 +98,9 @@ def submit_once(
 ) -> SubmitResult:
     """Run `submit` unless an earlier attempt already created the submission.
 
-    `adopt_since` is when an earlier attempt of the same job was sent (a Retry); a matching
-    submission created after it is taken instead of submitting again. When `submit` itself
-    fails in a way that may have created the submission, the list is checked once more.
+    `adopt_since` is when an earlier attempt of the same job was sent (for a Retry). A matching
+    submission created after it is taken instead of submitting again. When `submit` fails in a
+    way that may have created the submission, the list is checked once more.
 
     Raises:
         ThrixelError: the submit failed and no submission it may have created was found.
@@ -134,7 +134,7 @@ def submit_once(
 
 
 def task_matcher(phase: int, task: str | None) -> Matcher:
-    """Match a submission of `phase` whose input holds `task`."""
+    """Return a matcher for a submission of `phase` whose input contains `task`."""
 
     def matches(info: SubmissionInfo) -> bool:
         return info.phase == phase and info.input.get("task") == task
