@@ -100,6 +100,13 @@ class AdminHooks:
     def clear_requests(self) -> None:
         self._call("DELETE", "requests")
 
+    def add_gallery_item(
+        self, name: str, prompt: str, parent_id: str | None = None
+    ) -> dict[str, Any]:
+        """Publish a gallery item until the next reset; returns its id."""
+        body = {"name": name, "prompt": prompt, "parent_id": parent_id}
+        return dict(self._call("POST", "gallery", json=body))
+
     def archive_project(self, project_id: str, archived: bool = True) -> dict[str, Any]:
         """Archive or restore a project (the API itself has no call for it)."""
         return dict(self._call("PATCH", f"projects/{project_id}", json={"is_archived": archived}))

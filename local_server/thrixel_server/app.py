@@ -9,6 +9,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import compile_path
 
 from .config import ServerConfig
+from .gallery_seed import seed_gallery
 from .middleware import RawSendCapture, RouteTable, ThrixelMiddleware
 from .routes import ADMIN_ROUTERS, API_ROUTERS
 from .store import Store
@@ -27,7 +28,12 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url="/_openapi.json",
     )
-    app.state.store = Store(config=config, startup_config=config.copy())
+    app.state.store = Store(
+        config=config,
+        startup_config=config.copy(),
+        gallery_seed=seed_gallery(),
+    )
+    app.state.store.reset()
     # Admin routes first: their fixed paths must win over `/{submission_id}/...`.
     for router in ADMIN_ROUTERS:
         app.include_router(router, prefix=ADMIN_PREFIX)

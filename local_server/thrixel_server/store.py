@@ -134,6 +134,8 @@ class Store:
     projects: dict[str, Project] = field(default_factory=dict)
     convert_jobs: dict[str, ConvertJob] = field(default_factory=dict)
     gallery: dict[str, GalleryItem] = field(default_factory=dict)
+    gallery_seed: list[GalleryItem] = field(default_factory=list)
+    """The published items the gallery holds at startup and again after each reset."""
     request_log: list[dict[str, Any]] = field(default_factory=list)
     faults: list[dict[str, Any]] = field(default_factory=list)
     pending_failures: list[dict[str, Any]] = field(default_factory=list)
@@ -157,6 +159,7 @@ class Store:
             self.pending_failures.clear()
             self.pending_conversion_failures.clear()
             self.submit_times.clear()
+            self.gallery = {item.id: item for item in self.gallery_seed}
 
     def add_submission(self, submission: Submission) -> Submission:
         with self.lock:

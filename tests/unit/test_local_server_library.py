@@ -838,3 +838,113 @@ def test_blender_imports_every_format(server: LocalServer, tmp_path: Path) -> No
     assert len(report["stl"]["polygons"]) == 1
     assert report["fbx"]["materials"]["Lantern"] == ["Iron"]
     assert report["usdz"]["materials"]["Lantern"] == ["Iron"]
+
+
+# Gallery ------------------------------------------------------------------------------------
+
+
+def gallery(server: LocalServer, path: str = "", **params: Any) -> requests.Response:
+    return requests.get(f"{server.base_url}/gallery{path}", params=params or None, timeout=30)
+
+
+def test_gallery_lists_a_seeded_tree(server: LocalServer) -> None:
+    body = gallery(server).json()
+    items = body["items"]
+    assert body["count"] == len(items)
+    assert len(items) >= 6
+    by_id = {item["id"]: item for item in items}
+    roots = [item for item in items if item["parent_id"] is None]
+    assert len(roots) >= 2
+    for item in items:
+        assert set(item) >= {"id", "parent_id", "name", "created_at"}
+        assert item["created_at"].endswith("Z")
+        if item["parent_id"] is not None:
+            assert item["parent_id"] in by_id
+    grandchildren = [
+        item
+        for item in items
+        if item["parent_id"] is not None and by_id[item["parent_id"]]["parent_id"] is not None
+    ]
+    assert grandchildren
+    limited = gallery(server, limit=2).json()
+    assert limited["count"] == 2
+    assert [item["id"] for item in limited["items"]] == [item["id"] for item in items[:2]]
+
+
+def test_gallery_ids_are_stable_across_resets(server: LocalServer) -> None:
+    before = [item["id"] for item in gallery(server).json()["items"]]
+    server.admin.reset()
+    assert [item["id"] for item in gallery(server).json()["items"]] == before
+
+
+def test_gallery_item_embeds_children(server: LocalServer) -> None:
+    items = gallery(server).json()["items"]
+    root = next(item for item in items if item["parent_id"] is None)
+    body = gallery(server, f"/{root['id']}").json()
+    assert body["id"] == root["id"]
+    assert body["name"] == root["name"]
+    expected = [item["id"] for item in items if item["parent_id"] == root["id"]]
+    assert [child["id"] for child in body["children"]] == expected
+    assert expected
+
+
+def test_gallery_subtree_is_flat_and_complete(server: LocalServer) -> None:
+    items = gallery(server).json()["items"]
+    root = next(item for item in items if item["parent_id"] is None)
+    subtree = gallery(server, f"/{root['id']}/subtree").json()["items"]
+    ids = {item["id"] for item in subtree}
+    assert subtree[0]["id"] == root["id"]
+    expected = {root["id"]}
+    for item in items:  # Parents come before their children in the list.
+        if item["parent_id"] in expected:
+            expected.add(item["id"])
+    assert ids == expected
+    assert len(expected) >= 3
+
+
+def test_gallery_subtree_stops_at_ten_levels(server: LocalServer) -> None:
+    parent = None
+    chain = []
+    for depth in range(13):
+        added = server.admin.add_gallery_item(f"Level {depth}", "a clay pot", parent)
+        chain.append(added["id"])
+        parent = added["id"]
+    subtree = gallery(server, f"/{chain[0]}/subtree").json()["items"]
+    assert [item["id"] for item in subtree] == chain[:11]
+    server.admin.reset()
+    assert gallery(server, f"/{chain[0]}").status_code == 404
+
+
+def test_unknown_gallery_item_is_404(server: LocalServer) -> None:
+    unknown = "00000000-0000-4000-8000-000000000000"
+    assert gallery(server, f"/{unknown}").status_code == 404
+    assert gallery(server, f"/{unknown}/subtree").status_code == 404
+    assert gallery(server, f"/{unknown}/download").status_code == 404
+
+
+def test_gallery_download_serves_item_files(server: LocalServer) -> None:
+    item = gallery(server).json()["items"][0]
+    response = gallery(server, f"/{item['id']}/download")
+    assert response.status_code == 200
+    assert 'filename="model.glb"' in response.headers["content-disposition"]
+    model = pygltflib.GLTF2.load_from_bytes(response.content)
+    assert total_triangles(model) > 0
+    for fmt, magic in (("thumbnail", b"\x89PNG"), ("fbx", FBX_MAGIC), ("usdz", b"PK")):
+        converted = gallery(server, f"/{item['id']}/download", format=fmt)
+        assert converted.status_code == 200, converted.text
+        assert converted.content.startswith(magic), fmt
+    script = gallery(server, f"/{item['id']}/download", format="py")
+    assert "import bpy" in script.text
+    assert 'filename="model.py"' in script.headers["content-disposition"]
+
+
+def test_gallery_download_falls_back_to_submissions(server: LocalServer) -> None:
+    submission_id = phase1(server)
+    response = gallery(server, f"/{submission_id}/download", format="stl")
+    assert response.status_code == 200, response.text
+    assert 'filename="phase1.stl"' in response.headers["content-disposition"]
+    glb = gallery(server, f"/{submission_id}/download")
+    assert glb.content.startswith(b"glTF")
+    server.admin.set_pace(paused=True)
+    waiting = submit(server, "phase1/submit", {"task": PROMPT})
+    assert gallery(server, f"/{waiting}/download").status_code == 409

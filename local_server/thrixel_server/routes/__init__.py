@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from . import admin, detail, download, organize, progress, upload, workflow
+from . import admin, detail, download, gallery, organize, progress, upload, workflow
 
 API_ROUTERS: tuple[APIRouter, ...] = (
     workflow.router,
@@ -11,6 +11,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     detail.router,
     download.router,
     organize.router,
+    gallery.router,
 )
 """Routers mounted under /api/v1, in docs order."""
 ADMIN_ROUTERS: tuple[APIRouter, ...] = (admin.router,)

@@ -1,5 +1,5 @@
 """Test hooks under /_test: reset, pace and settings, planned failures, request log, faults,
-project archiving."""
+project archiving and extra gallery items."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictStr
 
 from ..auth import StoreDep
 from ..faults import FaultSpec
-from ..store import Store
+from ..store import GalleryItem, Store, iso, new_id
 
 router = APIRouter(tags=["test hooks"])
 
@@ -25,6 +25,12 @@ class FailRequest(BaseModel):
 
 class ConversionFailRequest(BaseModel):
     error: StrictStr = "Conversion failed"
+
+
+class GalleryItemRequest(BaseModel):
+    name: StrictStr
+    prompt: StrictStr
+    parent_id: StrictStr | None = None
 
 
 class ProjectArchiveRequest(BaseModel):
@@ -122,3 +128,13 @@ async def archive_project(
         raise HTTPException(404, f"Project '{project_id}' not found.")
     project.is_archived = body.is_archived
     return {"id": project.id, "is_archived": project.is_archived}
+
+
+@router.post("/gallery", name="admin_add_gallery_item")
+async def add_gallery_item(body: GalleryItemRequest, store: StoreDep) -> dict[str, Any]:
+    """Publish an extra gallery item until the next reset (tests build deep trees with it)."""
+    if body.parent_id is not None and body.parent_id not in store.gallery:
+        raise HTTPException(404, f"Gallery item '{body.parent_id}' not found.")
+    item = GalleryItem(id=new_id(), name=body.name, parent_id=body.parent_id, prompt=body.prompt)
+    store.gallery[item.id] = item
+    return {"id": item.id, "parent_id": item.parent_id, "created_at": iso(item.created_at)}

@@ -91,7 +91,11 @@ def file_response(data: bytes, format: str, stem: str) -> Response:
 async def download(
     submission_id: str, store: StoreDep, format: Format = "glb", index: int = Query(0, ge=0, le=5)
 ) -> Response:
-    submission = find_submission(store, submission_id)
+    return await submission_file(find_submission(store, submission_id), format, index)
+
+
+async def submission_file(submission: Submission, format: str, index: int) -> Response:
+    """Serve a submission's file as phase{N}.{ext}; only reference images precede completion."""
     if format != "reference_image":
         require_completed(submission)
     label = f"Submission '{submission.id}'"
