@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from bpy.props import StringProperty
 from bpy.types import Context, Operator
 
-from . import messages, online, preferences, props, runtime, tracking
+from . import image_inputs, messages, online, preferences, props, runtime, tracking
 from .client import Phase1Request, ThrixelClient
 
 if TYPE_CHECKING:
@@ -50,22 +50,24 @@ class THRIXEL_OT_generate_model(Operator):
     def execute(self, context: Context) -> set[OperatorReturnItems]:
         settings = props.context_settings(context)
         prompt = settings.prompt.strip()
-        if not prompt:
-            self.report({'ERROR'}, "The prompt is empty. Describe the model, then press Generate.")
+        if not prompt and len(settings.library.image_inputs) == 0:
+            self.report(
+                {'ERROR'},
+                "The prompt is empty. Describe the model or add a reference image, "
+                "then press Generate.",
+            )
             return {'CANCELLED'}
-        request = Phase1Request(
-            task=prompt,
-            model=settings.model_override.strip() or None,
-            adaptive_thinking=settings.adaptive_thinking,
-        )
         try:
-            request.validate()
+            request, images = image_inputs.build_phase1_request(props.context_scene(context))
             tracking.start_generate(props.context_scene(context), request)
         except Exception as error:
             self.report({'ERROR'}, messages.user_message(error, action="Generate"))
             return {'CANCELLED'}
         self.report(
-            {'INFO'}, f"Submitted \"{_shorten(prompt)}\". Progress shows in the Jobs panel."
+            {'INFO'},
+            f"Submitted \"{_shorten(prompt or 'reference images')}\". "
+            + image_inputs.describe_sent(images)
+            + "Progress shows in the Jobs panel.",
         )
         return {'FINISHED'}
 

@@ -31,6 +31,15 @@ def refresh_projects() -> bool:
     return library_calls.start(fetch, listed, area="projects", action="Refresh Projects")
 
 
+def _is_set(operator: Operator, name: str) -> bool:
+    # NOTE: Blender 5.0 raises TypeError from is_property_set() for a SKIP_SAVE property
+    # that was never set, instead of returning False.
+    try:
+        return bool(operator.is_property_set(name))
+    except TypeError:
+        return False
+
+
 def _fail(operator: Operator, error: Exception) -> set[str]:
     operator.report({'ERROR'}, messages.user_message(error, action=operator.bl_label))
     return {'CANCELLED'}
@@ -65,7 +74,8 @@ class THRIXEL_OT_create_project(_NetworkOperator, Operator):
     bl_options = {'REGISTER', 'INTERNAL'}
 
     name: StringProperty(name="Name", description="1 to 255 characters", options={'SKIP_SAVE'})
-    description: StringProperty(
+    # Not "description": operators use that name for their tooltip function.
+    project_description: StringProperty(
         name="Description", description="Optional, at most 2000 characters", options={'SKIP_SAVE'}
     )
 
@@ -73,7 +83,7 @@ class THRIXEL_OT_create_project(_NetworkOperator, Operator):
         return context.window_manager.invoke_props_dialog(self)
 
     def execute(self, context: Context) -> set[str]:
-        name, description = self.name.strip(), self.description.strip() or None
+        name, description = self.name.strip(), self.project_description.strip() or None
         try:
             validate_text(name, "name", max_length=NAME_MAX, required=True)
             if description is not None:
@@ -120,7 +130,7 @@ class THRIXEL_OT_update_project(_ProjectOperator, Operator):
     bl_options = {'REGISTER', 'INTERNAL'}
 
     name: StringProperty(name="Name", description="1 to 255 characters", options={'SKIP_SAVE'})
-    description: StringProperty(
+    project_description: StringProperty(
         name="Description", description="At most 2000 characters", options={'SKIP_SAVE'}
     )
 
@@ -128,19 +138,20 @@ class THRIXEL_OT_update_project(_ProjectOperator, Operator):
         project = library_cache.get().projects.get(self.project_id)
         if project is not None:
             self.name = self.name or project.name
-            self.description = self.description or project.description or ""
+            self.project_description = self.project_description or project.description or ""
         return context.window_manager.invoke_props_dialog(self)
 
     def execute(self, context: Context) -> set[str]:
         project = self.checked_project()
         if project is None:
             return {'CANCELLED'}
-        name = self.name.strip() or None
-        description = self.description.strip()
+        # A field the caller did not set keeps its value; invoke() fills both for the dialog.
         changes: dict[str, Any] = {}
-        if name is not None and name != project.name:
+        name = self.name.strip()
+        if _is_set(self, "name") and name != project.name:
             changes["name"] = name
-        if description != (project.description or ""):
+        description = self.project_description.strip()
+        if _is_set(self, "project_description") and description != (project.description or ""):
             changes["description"] = description
         if not changes:
             self.report({'INFO'}, "Nothing changed: enter a new name or description.")
