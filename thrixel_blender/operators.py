@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from bpy.props import StringProperty
 from bpy.types import Context, Operator
 
-from . import image_inputs, messages, online, preferences, props, runtime, tracking
+from . import image_inputs, messages, online, preferences, props, results, runtime, tracking
 from .client import Phase1Request, ThrixelClient
 
 if TYPE_CHECKING:
@@ -129,6 +129,10 @@ class THRIXEL_OT_retry_job(Operator):
         if record.submission_id and record.remote_status == "completed":
             # The model exists on the service; only the download or the import failed.
             tracking.follow_submission(record)
+            return
+        resubmit = results.RESUBMITTERS.get(record.kind)
+        if resubmit is not None:
+            resubmit(props.context_scene(context), record)
             return
         request = Phase1Request(
             task=record.prompt,
