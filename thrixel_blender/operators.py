@@ -147,6 +147,39 @@ class THRIXEL_OT_retry_job(Operator):
         props.context_settings(context).remove_job(old_id)
 
 
+class THRIXEL_OT_import_result(Operator):
+    """Download this job's finished model again and import it. Nothing is sent to be made again"""
+
+    bl_idname = "thrixel.import_result"
+    bl_label = "Import Result"
+    bl_options = {'REGISTER', 'INTERNAL'}
+
+    job_id: StringProperty(name="Job ID", options={'SKIP_SAVE'})
+
+    @classmethod
+    def poll(cls, context: Context) -> bool:
+        return network_ready(cls)
+
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
+        record = _find_record(self, context, self.job_id)
+        if record is None:
+            return {'CANCELLED'}
+        if record.is_active or record.imported or record.remote_status != "completed":
+            self.report(
+                {'WARNING'},
+                f"The job \"{_shorten(record.label)}\" has no finished model waiting to be "
+                "imported.",
+            )
+            return {'CANCELLED'}
+        try:
+            tracking.follow_submission(record)
+        except Exception as error:
+            self.report({'ERROR'}, messages.user_message(error, action="Import"))
+            return {'CANCELLED'}
+        self.report({'INFO'}, f"Importing \"{_shorten(record.label)}\".")
+        return {'FINISHED'}
+
+
 class THRIXEL_OT_remove_job(Operator):
     """Remove this finished job from the list. Imported objects stay in the scene"""
 
@@ -206,6 +239,7 @@ classes = (
     THRIXEL_OT_generate_model,
     THRIXEL_OT_cancel_job,
     THRIXEL_OT_retry_job,
+    THRIXEL_OT_import_result,
     THRIXEL_OT_remove_job,
     THRIXEL_OT_check_connection,
 )

@@ -23,6 +23,7 @@ STATUS_ICONS: dict[str, IconItems] = {
     "completed": 'CHECKMARK',
     "failed": 'ERROR',
     "cancelled": 'CANCEL',
+    "ready": 'IMPORT',
 }
 CHARACTER_WIDTH_PIXELS = 7
 """Rough width of one character of the interface font at scale 1, for wrapping labels."""
@@ -98,6 +99,10 @@ def draw_job(layout: UILayout, context: Context, record: props.THRIXEL_PG_job) -
     if record.is_active:
         buttons.operator("thrixel.cancel_job", text="Cancel", icon='X').job_id = record.job_id
         return
+    if record.status == "ready":
+        buttons.operator("thrixel.import_result", text="Import", icon='IMPORT').job_id = (
+            record.job_id
+        )
     if record.status in ("failed", "cancelled"):
         buttons.operator(
             "thrixel.retry_job", text="Retry", icon='FILE_REFRESH'

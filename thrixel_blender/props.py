@@ -24,9 +24,11 @@ from bpy.types import PropertyGroup
 from .detail_props import THRIXEL_PG_detail_options, THRIXEL_PG_job_source
 from .library_props import THRIXEL_PG_library_scene
 
-STOPPED_STATUSES = frozenset({"failed", "cancelled"})
-"""Statuses after which nothing happens to a job. A completed job is finished once imported;
-any other status, unknown ones included, means the job is still followed."""
+STOPPED_STATUSES = frozenset({"failed", "cancelled", "ready"})
+"""Statuses after which nothing happens to a job until the user acts. "ready" is a finished
+model that is not in the scene (its import was undone) and waits for Import. A completed job
+is finished once imported; any other status, unknown ones included, means the job is still
+followed."""
 
 
 class THRIXEL_PG_job(PropertyGroup):

@@ -50,6 +50,9 @@ def drain(budget: float = TIME_BUDGET_SECONDS) -> int:
         tracking.resume_all()
     if not state.has_runner():
         return 0
+    if _import_deferred(state):
+        tag_redraw('VIEW_3D')
+        return 1
 
     applied = 0
     deadline = time.monotonic() + budget
@@ -79,6 +82,9 @@ def _apply_event(state: runtime.Runtime, event: JobEvent) -> bool:
         state.forget_run(event.job_id)
         return False
     scene, record = found
+    if event.kind == "completed" and not _can_import():
+        _defer_import(state, record, event)
+        return False
 
     if event.kind in ("completed", "failed", "cancelled"):
         state.forget_run(event.job_id)
@@ -92,6 +98,53 @@ def _apply_event(state: runtime.Runtime, event: JobEvent) -> bool:
         return True
     _APPLIERS.get(event.kind, _apply_nothing)(record, event)
     return False
+
+
+# Importing changes the mode and the active object, so it waits while the user is in Edit
+# Mode, Sculpt Mode or any other mode but Object Mode.
+
+_MODE_NAMES = {
+    "SCULPT": "Sculpt Mode",
+    "PAINT_WEIGHT": "Weight Paint",
+    "PAINT_VERTEX": "Vertex Paint",
+    "PAINT_TEXTURE": "Texture Paint",
+    "POSE": "Pose Mode",
+}
+
+
+def _can_import() -> bool:
+    return bpy.context.mode == 'OBJECT'
+
+
+def _mode_name() -> str:
+    mode = bpy.context.mode
+    return "Edit Mode" if mode.startswith("EDIT") else _MODE_NAMES.get(mode, "another mode")
+
+
+def _defer_import(state: runtime.Runtime, record: props.THRIXEL_PG_job, event: JobEvent) -> None:
+    """Keep a finished run's files until Object Mode; the run stays followed meanwhile."""
+    if event.submission_id and not record.submission_id:
+        record.submission_id = event.submission_id
+    record.remote_status = "completed"
+    record.status = "downloading"
+    record.progress = 1.0
+    record.message = (
+        f"Downloaded. The model is imported when you return to Object Mode "
+        f"(the viewport is in {_mode_name()})."
+    )
+    if event.job_id not in state.deferred_imports:
+        log.info("Import for job %s waits for Object Mode", record.job_id)
+    state.deferred_imports[event.job_id] = event
+
+
+def _import_deferred(state: runtime.Runtime) -> bool:
+    """Import one result that waited for Object Mode; returns True when one was applied."""
+    if not state.deferred_imports or not _can_import():
+        return False
+    run_id = next(iter(state.deferred_imports))
+    event = state.deferred_imports.pop(run_id)
+    _apply_event(state, event)
+    return True
 
 
 def _apply_queued(record: props.THRIXEL_PG_job, event: JobEvent) -> None:
@@ -186,6 +239,7 @@ def _import_result(scene: bpy.types.Scene, record: props.THRIXEL_PG_job, event: 
     record.status = "completed"
     record.imported = True
     record.collection_name = model.collection_name
+    runtime.get().imported_records.add(record.job_id)
     # Changes made from a timer get no undo step of their own; this one lets Ctrl+Z remove
     # just the imported model.
     if bpy.ops.ed.undo_push.poll():  # type: ignore[call-arg]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .client import ClientConfig, ThrixelClient
 from .client.errors import ThrixelError
-from .jobs import JobRunner, JobSpec, SubmitFunction
+from .jobs import JobEvent, JobRunner, JobSpec, SubmitFunction
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,11 @@ class Runtime:
         self.check_results: queue.Queue[ConnectionStatus] = queue.Queue()
         self.connection_status = ConnectionStatus()
         self.resume_pending = False
-        """Set when job records may need following again (file load, add-on enabled)."""
+        """Set when job records may need following again (file load, add-on enabled, undo)."""
+        self.deferred_imports: dict[str, JobEvent] = {}
+        """Finished runs whose import waits for Object Mode, by run id."""
+        self.imported_records: set[str] = set()
+        """Records whose model the pump imported in this session, so undo can offer Import."""
 
     # Settings handed over from the main thread.
 
@@ -122,6 +126,7 @@ class Runtime:
     def forget_run(self, run_id: str) -> None:
         with self._lock:
             self._record_of_run.pop(run_id, None)
+        self.deferred_imports.pop(run_id, None)
 
     def cancel(self, record_id: str) -> bool:
         """Stop following `record_id`; False when no run follows it.
@@ -139,6 +144,8 @@ class Runtime:
             run_ids = list(self._record_of_run)
             self._record_of_run.clear()
             runner = self._runner
+        self.deferred_imports.clear()
+        self.imported_records.clear()
         if runner is not None:
             for run_id in run_ids:
                 runner.cancel(run_id)
@@ -171,6 +178,7 @@ class Runtime:
             runner, self._runner = self._runner, None
             checks, self._checks = self._checks, []
             self._record_of_run.clear()
+        self.deferred_imports.clear()
         if runner is not None:
             runner.shutdown(timeout=timeout)
         for thread in checks:

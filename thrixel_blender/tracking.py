@@ -145,6 +145,35 @@ def on_load_pre(*_args: object) -> None:
 
 
 @persistent
+def on_undo_post(*_args: object) -> None:
+    """Settle the records that undo or redo brought back to an earlier, active state.
+
+    The runs do not go back in time with the records. A model the pump imported this session
+    is not fetched again behind the user's back: its record offers Import instead. Other
+    records follow their submission again, or fail with a Retry when they have none.
+    """
+    state = runtime.get()
+    for _scene, record in props.all_jobs():
+        if not record.is_active or state.is_following(record.job_id):
+            continue
+        if record.job_id in state.imported_records and record.submission_id:
+            record.status = "ready"
+            record.remote_status = "completed"
+            record.progress = 1.0
+            record.imported = False
+            record.collection_name = ""
+            record.message = "The import was undone. Press Import to add the model again."
+        elif not record.submission_id:
+            record.status = "failed"
+            record.message = (
+                "This job had ended before the undo, so it is no longer followed. "
+                "Press Retry to send it again."
+            )
+        else:
+            state.resume_pending = True
+
+
+@persistent
 def on_load_post(*_args: object) -> None:
     """Resume the active job records of the file just opened."""
     runtime.get().resume_pending = True
@@ -154,10 +183,14 @@ def on_load_post(*_args: object) -> None:
 def register() -> None:
     bpy.app.handlers.load_pre.append(on_load_pre)
     bpy.app.handlers.load_post.append(on_load_post)
+    bpy.app.handlers.undo_post.append(on_undo_post)
+    bpy.app.handlers.redo_post.append(on_undo_post)
 
 
 def unregister() -> None:
     for handlers, handler in (
+        (bpy.app.handlers.redo_post, on_undo_post),
+        (bpy.app.handlers.undo_post, on_undo_post),
         (bpy.app.handlers.load_post, on_load_post),
         (bpy.app.handlers.load_pre, on_load_pre),
     ):

@@ -279,6 +279,8 @@ def test_detail_sends_unsaved_edit_mode_changes(detail_ready: Addon, server: Loc
 
     assert cube.mode == 'EDIT'
     assert bpy.context.view_layer.objects.active == cube
+    # A result is imported only in Object Mode.
+    bpy.ops.object.mode_set(mode='OBJECT')
     record = run_job(detail_ready, newest_job())
     assert record.status == "completed", record.message
     uploaded = glb_document(server, record.upload_submission_id)
