@@ -48,7 +48,8 @@ class AdminHooks:
         self._call("POST", "reset")
 
     def configure(self, **settings: Any) -> dict[str, Any]:
-        """Change settings such as step_seconds, paused, keepalive_seconds, max_active."""
+        """Change settings such as step_seconds, paused, keepalive_seconds, rate_limits,
+        max_active, per_hour, per_day and convert_seconds."""
         return dict(self._call("POST", "config", json=settings))
 
     def set_pace(self, step_seconds: float | None = None, *, paused: bool | None = None) -> None:
@@ -92,6 +93,14 @@ class AdminHooks:
         """Make the next conversion job fail with `error`."""
         return dict(self._call("POST", "fail_conversion", json={"error": error}))
 
+    def usage(self) -> dict[str, Any]:
+        """Return each owner's counts against the rate limits: active, last_hour, last_day."""
+        return dict(self._call("GET", "usage"))
+
+    def age_usage(self, seconds: float) -> dict[str, Any]:
+        """Move the recorded submit times `seconds` into the past."""
+        return dict(self._call("POST", "usage/age", json={"seconds": seconds}))
+
     def requests_log(self, route: str | None = None) -> list[dict[str, Any]]:
         """Requests the API received, oldest first, with secret header values redacted."""
         params = {"route": route} if route else None
@@ -103,7 +112,7 @@ class AdminHooks:
     def add_gallery_item(
         self, name: str, prompt: str, parent_id: str | None = None
     ) -> dict[str, Any]:
-        """Publish a gallery item until the next reset; returns its id."""
+        """Publish a gallery item until the next reset and return its id."""
         body = {"name": name, "prompt": prompt, "parent_id": parent_id}
         return dict(self._call("POST", "gallery", json=body))
 
@@ -171,9 +180,18 @@ def _wait_ready(root_url: str) -> None:
 
 @contextmanager
 def running_server(
-    *, step_seconds: float = 0.05, keepalive_seconds: float = 1.0, extra_args: tuple[str, ...] = ()
+    *,
+    step_seconds: float = 0.05,
+    keepalive_seconds: float = 1.0,
+    rate_limits: bool = False,
+    extra_args: tuple[str, ...] = (),
 ) -> Iterator[LocalServer]:
-    """Run the server on a free 127.0.0.1 port for the duration of the block."""
+    """Run the server on a free 127.0.0.1 port for the duration of the block.
+
+    The per-key rate limits are off unless `rate_limits` is true, because suites submit many
+    jobs. A test turns them on with `server.admin.configure(rate_limits=True, ...)`, and the
+    next reset turns them off again.
+    """
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SERVER_PATH), env.get("PYTHONPATH")]))
     command = [
@@ -186,6 +204,7 @@ def running_server(
         str(step_seconds),
         "--keepalive-seconds",
         str(keepalive_seconds),
+        *(() if rate_limits else ("--no-rate-limits",)),
         *extra_args,
     ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)

@@ -53,6 +53,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="do not enforce the active, hourly and daily limits",
     )
+    parser.add_argument(
+        "--max-active",
+        type=int,
+        default=defaults.max_active,
+        help="queued or processing submissions allowed per API key",
+    )
+    parser.add_argument(
+        "--per-hour",
+        type=int,
+        default=defaults.per_hour,
+        help="submissions allowed per API key in a rolling hour",
+    )
+    parser.add_argument(
+        "--per-day",
+        type=int,
+        default=defaults.per_day,
+        help="submissions allowed per API key in a rolling 24 hours",
+    )
     parser.add_argument("--log-level", default="warning")
     return parser.parse_args(argv)
 
@@ -62,6 +80,9 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         step_seconds=args.step_seconds,
         keepalive_seconds=args.keepalive_seconds,
         rate_limits=not args.no_rate_limits,
+        max_active=args.max_active,
+        per_hour=args.per_hour,
+        per_day=args.per_day,
     )
     if args.api_key:
         config.api_keys = {}

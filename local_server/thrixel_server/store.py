@@ -135,7 +135,7 @@ class Store:
     convert_jobs: dict[str, ConvertJob] = field(default_factory=dict)
     gallery: dict[str, GalleryItem] = field(default_factory=dict)
     gallery_seed: list[GalleryItem] = field(default_factory=list)
-    """The published items the gallery holds at startup and again after each reset."""
+    """The published items the gallery contains at startup and again after each reset."""
     request_log: list[dict[str, Any]] = field(default_factory=list)
     faults: list[dict[str, Any]] = field(default_factory=list)
     pending_failures: list[dict[str, Any]] = field(default_factory=list)
@@ -168,6 +168,8 @@ class Store:
                 submission.fail_after_steps = planned["after_steps"]
                 submission.fail_error = planned["error"]
             self.submissions[submission.id] = submission
+            # The rolling hourly and daily limits count accepted submissions.
+            self.submit_times.setdefault(submission.owner, []).append(utc_now())
         return submission
 
     def owner_for_key(self, key: str) -> str | None:

@@ -19,7 +19,7 @@ import pytest
 import requests
 import trimesh
 
-from server_fixture import LocalServer, module_server_fixtures
+from server_fixture import LocalServer, module_server_fixtures, running_server
 
 pytestmark = pytest.mark.server
 
@@ -948,3 +948,120 @@ def test_gallery_download_falls_back_to_submissions(server: LocalServer) -> None
     server.admin.set_pace(paused=True)
     waiting = submit(server, "phase1/submit", {"task": PROMPT})
     assert gallery(server, f"/{waiting}/download").status_code == 409
+
+
+# Rate limits --------------------------------------------------------------------------------
+
+SUBMIT_PATHS = (
+    "phase1/submit",
+    "phase2/submit",
+    "phase3/submit",
+    "phase5/submit",
+    "detailer/submit",
+    "detailer/remesh",
+    "detailer/retexture",
+)
+
+
+def retry_after(response: requests.Response) -> int:
+    assert response.status_code == 429, response.text
+    return int(response.headers["Retry-After"])
+
+
+def test_limits_are_off_by_default(server: LocalServer) -> None:
+    assert server.admin.configure()["rate_limits"] is False
+    server.admin.set_pace(paused=True)
+    for _ in range(5):
+        submit(server, "phase1/submit", {"task": PROMPT})
+    assert server.admin.usage()["test"]["active"] == 5
+
+
+def test_active_limit_is_per_key(server: LocalServer) -> None:
+    server.admin.configure(rate_limits=True, paused=True)
+    first = [submit(server, "phase1/submit", {"task": PROMPT}) for _ in range(3)]
+    response = post(server, "phase1/submit", {"task": PROMPT})
+    assert retry_after(response) >= 1
+    assert "3 of 3 active submissions" in response.json()["detail"]
+    submit(server, "phase1/submit", {"task": PROMPT}, key=server.other_api_key)
+    assert server.admin.usage()["test"] == {"active": 3, "last_hour": 3, "last_day": 3}
+    server.admin.set_pace(paused=False)
+    for submission_id in first:
+        wait_done(server, submission_id)
+    submit(server, "phase1/submit", {"task": PROMPT})
+
+
+def test_hourly_limit_rolls_over(server: LocalServer) -> None:
+    server.admin.configure(rate_limits=True, max_active=100, per_hour=2)
+    submit(server, "phase1/submit", {"task": PROMPT})
+    server.admin.age_usage(600)
+    submit(server, "phase1/submit", {"task": PROMPT})
+    response = post(server, "phase1/submit", {"task": PROMPT})
+    # The older submission leaves the rolling hour first, 600 s from now.
+    assert 2990 <= retry_after(response) <= 3000
+    assert "2 of 2 submissions in the last hour" in response.json()["detail"]
+    server.admin.age_usage(3000)
+    submit(server, "phase1/submit", {"task": PROMPT})
+
+
+def test_daily_limit_outlasts_the_hour(server: LocalServer) -> None:
+    server.admin.configure(rate_limits=True, max_active=100, per_hour=100, per_day=2)
+    submit(server, "phase1/submit", {"task": PROMPT})
+    submit(server, "phase1/submit", {"task": PROMPT})
+    assert retry_after(post(server, "phase1/submit", {"task": PROMPT})) > 86_000
+    server.admin.age_usage(2 * 3600)
+    response = post(server, "phase1/submit", {"task": PROMPT})
+    assert 78_000 < retry_after(response) < 79_300
+    assert "in the last 24 hours" in response.json()["detail"]
+    server.admin.age_usage(22 * 3600)
+    submit(server, "phase1/submit", {"task": PROMPT})
+
+
+@pytest.mark.parametrize("path", SUBMIT_PATHS)
+def test_every_submit_call_is_limited(server: LocalServer, path: str) -> None:
+    server.admin.configure(rate_limits=True, max_active=0)
+    if path == "phase5/submit":
+        response = requests.post(
+            f"{server.base_url}/{path}",
+            headers=server.auth_headers(),
+            files={"glb_file": ("m.glb", b"glTF", "model/gltf-binary")},
+            timeout=10,
+        )
+    else:
+        response = post(server, path, {"parent_submission_id": "unused", "task": PROMPT})
+    assert retry_after(response) >= 1
+    unauthenticated = requests.post(f"{server.base_url}/{path}", json={}, timeout=10)
+    assert unauthenticated.status_code == 401
+
+
+def test_only_accepted_submits_count(server: LocalServer) -> None:
+    server.admin.configure(rate_limits=True, max_active=100, per_hour=1)
+    rejected = post(server, "phase1/submit", {})
+    assert rejected.status_code == 422
+    assert server.admin.usage()["test"]["last_hour"] == 0
+    submission_id = phase1(server)
+    for _ in range(3):
+        assert info(server, submission_id)["status"] == "completed"
+        listed_ids(server)
+        queue_conversion(server, submission_id, "obj")
+    assert server.admin.usage()["test"]["last_hour"] == 1
+    assert post(server, "phase1/submit", {"task": PROMPT}).status_code == 429
+
+
+def test_reset_turns_limits_off_again(server: LocalServer) -> None:
+    server.admin.configure(rate_limits=True, max_active=0)
+    assert post(server, "phase1/submit", {"task": PROMPT}).status_code == 429
+    server.admin.reset()
+    assert post(server, "phase1/submit", {"task": PROMPT}).status_code == 200
+
+
+def test_limits_set_on_the_command_line() -> None:
+    options = ("--max-active", "1", "--per-hour", "7", "--per-day", "9")
+    with running_server(rate_limits=True, extra_args=options) as limited:
+        settings = limited.admin.configure()
+        assert settings["rate_limits"] is True
+        assert settings["max_active"] == 1
+        assert settings["per_hour"] == 7
+        assert settings["per_day"] == 9
+        limited.admin.set_pace(paused=True)
+        submit(limited, "phase1/submit", {"task": PROMPT})
+        assert retry_after(post(limited, "phase1/submit", {"task": PROMPT})) >= 1

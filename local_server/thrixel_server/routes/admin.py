@@ -1,8 +1,10 @@
 """Test hooks under /_test: reset, pace and settings, planned failures, request log, faults,
-project archiving and extra gallery items."""
+project archiving, extra gallery items and rate-limit usage."""
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
@@ -10,7 +12,8 @@ from pydantic import BaseModel, Field, StrictBool, StrictStr
 
 from ..auth import StoreDep
 from ..faults import FaultSpec
-from ..store import GalleryItem, Store, iso, new_id
+from ..limits import usage
+from ..store import GalleryItem, Store, iso, new_id, utc_now
 
 router = APIRouter(tags=["test hooks"])
 
@@ -31,6 +34,10 @@ class GalleryItemRequest(BaseModel):
     name: StrictStr
     prompt: StrictStr
     parent_id: StrictStr | None = None
+
+
+class AgeRequest(BaseModel):
+    seconds: float = Field(ge=0)
 
 
 class ProjectArchiveRequest(BaseModel):
@@ -138,3 +145,21 @@ async def add_gallery_item(body: GalleryItemRequest, store: StoreDep) -> dict[st
     item = GalleryItem(id=new_id(), name=body.name, parent_id=body.parent_id, prompt=body.prompt)
     store.gallery[item.id] = item
     return {"id": item.id, "parent_id": item.parent_id, "created_at": iso(item.created_at)}
+
+
+@router.get("/usage", name="admin_usage")
+async def get_usage(store: StoreDep) -> dict[str, Any]:
+    """Return each owner's counts against the rate limits (the API itself exposes none)."""
+    now = utc_now()
+    owners = sorted(set(store.config.api_keys.values()))
+    return {owner: dataclasses.asdict(usage(store, owner, now)) for owner in owners}
+
+
+@router.post("/usage/age", name="admin_age_usage")
+async def age_usage(body: AgeRequest, store: StoreDep) -> dict[str, Any]:
+    """Move every recorded submit time `seconds` into the past, as if that time had passed."""
+    shift = timedelta(seconds=body.seconds)
+    with store.lock:
+        for times in store.submit_times.values():
+            times[:] = [moment - shift for moment in times]
+    return await get_usage(store)

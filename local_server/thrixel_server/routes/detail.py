@@ -12,7 +12,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
 from .. import lifecycle
-from ..auth import OwnerDep, StoreDep
+from ..auth import StoreDep
+from ..limits import SubmitOwnerDep
 from ..models3d.rework import node_names, rework_glb
 from ..models3d.thumbnail import pattern_png
 from ..store import Artifacts, Store, Submission, new_id
@@ -146,7 +147,7 @@ def phase4_response(submission: Submission, request: Request) -> dict[str, Any]:
 
 @router.post("/detailer/submit", name="detailer_submit")
 async def submit_detail(
-    body: DetailRequest, request: Request, store: StoreDep, owner: OwnerDep
+    body: DetailRequest, request: Request, store: StoreDep, owner: SubmitOwnerDep
 ) -> dict[str, Any]:
     parent = parent_for(store, owner, body.parent_submission_id)
     check_project(store, owner, body.project_id)
@@ -171,7 +172,7 @@ async def submit_detail(
 
 @router.post("/detailer/remesh", name="detailer_remesh")
 async def remesh(
-    body: RemeshRequest, request: Request, store: StoreDep, owner: OwnerDep
+    body: RemeshRequest, request: Request, store: StoreDep, owner: SubmitOwnerDep
 ) -> dict[str, Any]:
     parent = parent_for(store, owner, body.parent_submission_id, phases=(4,))
     check_project(store, owner, body.project_id)
@@ -191,7 +192,7 @@ async def remesh(
 
 @router.post("/detailer/retexture", name="detailer_retexture")
 async def retexture(
-    body: RetextureRequest, request: Request, store: StoreDep, owner: OwnerDep
+    body: RetextureRequest, request: Request, store: StoreDep, owner: SubmitOwnerDep
 ) -> dict[str, Any]:
     parent = parent_for(store, owner, body.parent_submission_id, phases=(4,))
     check_project(store, owner, body.project_id)

@@ -11,7 +11,8 @@ from starlette.requests import Request as StarletteRequest
 from starlette.types import Message
 
 from .. import lifecycle
-from ..auth import OwnerDep, StoreDep
+from ..auth import StoreDep
+from ..limits import SubmitOwnerDep
 from ..models3d.glb import GlbError, unpack_glb
 from ..models3d.scene import check_readable
 from ..store import Submission, iso, new_id
@@ -58,7 +59,7 @@ async def parse_form(request: Request, body: bytes) -> dict[str, Any]:
 
 
 @router.post("/phase5/submit", name="phase5_submit")
-async def submit_phase5(request: Request, store: StoreDep, owner: OwnerDep) -> dict[str, Any]:
+async def submit_phase5(request: Request, store: StoreDep, owner: SubmitOwnerDep) -> dict[str, Any]:
     limit = store.config.max_upload_bytes
     if "multipart/form-data" not in request.headers.get("content-type", ""):
         reject_field("glb_file", "Send the GLB as multipart/form-data in the field 'glb_file'.")

@@ -10,7 +10,8 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictStr
 
 from .. import lifecycle
-from ..auth import OwnerDep, StoreDep
+from ..auth import StoreDep
+from ..limits import SubmitOwnerDep
 from ..models3d.modify import modify_glb
 from ..models3d.prompt_model import build_prompt_glb, model_name
 from ..models3d.refine import refine_glb
@@ -116,7 +117,7 @@ def generated(prompt: str, detail: int, title: str, submission_id: str) -> lifec
 
 @router.post("/phase1/submit", name="phase1_submit")
 async def submit_phase1(
-    body: Phase1Request, request: Request, store: StoreDep, owner: OwnerDep
+    body: Phase1Request, request: Request, store: StoreDep, owner: SubmitOwnerDep
 ) -> dict[str, Any]:
     task = (body.task or "").strip()
     if body.image is not None and body.images is not None:
@@ -203,7 +204,9 @@ def refined(glb: bytes) -> tuple[bytes, dict[str, Any]]:
 
 
 @router.post("/phase2/submit", name="phase2_submit")
-async def submit_phase2(body: Phase2Request, store: StoreDep, owner: OwnerDep) -> dict[str, Any]:
+async def submit_phase2(
+    body: Phase2Request, store: StoreDep, owner: SubmitOwnerDep
+) -> dict[str, Any]:
     parent = parent_for(store, owner, body.parent_submission_id, phases=(1, 2))
     check_project(store, owner, body.project_id)
     submission = derived_submission(owner, parent, 2, body.project_id, body.adaptive_thinking)
@@ -211,7 +214,9 @@ async def submit_phase2(body: Phase2Request, store: StoreDep, owner: OwnerDep) -
 
 
 @router.post("/phase3/submit", name="phase3_submit")
-async def submit_phase3(body: Phase3Request, store: StoreDep, owner: OwnerDep) -> dict[str, Any]:
+async def submit_phase3(
+    body: Phase3Request, store: StoreDep, owner: SubmitOwnerDep
+) -> dict[str, Any]:
     request_text = body.modification_request.strip()
     if not request_text:
         reject_field("modification_request", "Describe the change to apply.")
