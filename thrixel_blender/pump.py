@@ -236,6 +236,11 @@ def _import_result(scene: bpy.types.Scene, record: props.THRIXEL_PG_job, event: 
         record.message = str(error)
         log.warning("Import for job %s failed: %s", record.job_id, error)
         return
+    except Exception as error:
+        # A bug in a placer must fail the job with a Retry, not leave it downloading forever.
+        record.status = "failed"
+        record.message = messages.user_message(error, action="Importing the model")
+        return
     record.status = "completed"
     record.imported = True
     record.collection_name = model.collection_name
