@@ -98,7 +98,7 @@ class THRIXEL_OT_cancel_job(Operator):
 
 
 class THRIXEL_OT_retry_job(Operator):
-    """Try this job again: import the finished model again, or submit the prompt again"""
+    """Try this job again: follow its submission again, or send it again if it failed remotely"""
 
     bl_idname = "thrixel.retry_job"
     bl_label = "Retry Job"
@@ -126,8 +126,9 @@ class THRIXEL_OT_retry_job(Operator):
         return {'FINISHED'}
 
     def _retry(self, context: Context, record: props.THRIXEL_PG_job) -> None:
-        if record.submission_id and record.remote_status == "completed":
-            # The model exists on the service; only the download or the import failed.
+        if record.submission_id and record.remote_status != "failed":
+            # The submission exists and did not fail on the service: only following it, the
+            # download or the import failed here, and sending it again would duplicate it.
             tracking.follow_submission(record)
             return
         resubmit = results.RESUBMITTERS.get(record.kind)
