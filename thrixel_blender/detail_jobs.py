@@ -23,7 +23,7 @@ from .detail_requests import (
     retexture_request,
 )
 from .detail_submit import SavedRequest, SubmitSelected, UploadPlan
-from .importer import PROP_NODE_NAME, PROP_SUBMISSION_ID
+from .importer import PROP_NODE_NAME
 from .messages import UserFacingError
 from .selection_export import (
     SelectionError,
@@ -98,9 +98,9 @@ def _start_detail_submission(
     options = props.context_settings(context).detail
     focus = tagged_node_names(selected)
     request = detail_request(options, submission_id, focus)
-    sources = submission_objects(context.view_layer, selected)
+    sources = submission_objects(_view_layer(context), selected)
     _start(
-        context.scene,
+        props.context_scene(context),
         kind="detail",
         prompt=request.prompt or "",
         saved=SavedRequest("detail", request.to_json()),
@@ -116,7 +116,7 @@ def _start_detail_upload(context: bpy.types.Context, selected: list[bpy.types.Ob
     # Check every option before the export, so a bad value costs no export time.
     request = detail_request(options, PLACEHOLDER_PARENT_ID, [])
     if options.scope == 'MODEL':
-        exported_objects = model_objects(context.view_layer, selected)
+        exported_objects = model_objects(_view_layer(context), selected)
     else:
         exported_objects = selected
     path = uploads_dir() / f"{uuid.uuid4().hex}.glb"
@@ -127,7 +127,7 @@ def _start_detail_upload(context: bpy.types.Context, selected: list[bpy.types.Ob
         del body["parent_submission_id"]
         upload = UploadPlan(path, _task_label(exported_objects), request.project_id)
         _start(
-            context.scene,
+            props.context_scene(context),
             kind="detail",
             prompt=request.prompt or "",
             saved=SavedRequest("detail", body, upload),
@@ -149,9 +149,9 @@ def start_remesh(context: bpy.types.Context) -> str:
     """Start remeshing the model of the selection; returns the message to report."""
     info, selected = _phase4_selection(context, "remesh")
     request = remesh_request(props.context_settings(context).detail, info.submission_id or "")
-    sources = submission_objects(context.view_layer, selected)
+    sources = submission_objects(_view_layer(context), selected)
     _start(
-        context.scene,
+        props.context_scene(context),
         kind="remesh",
         prompt="",
         saved=SavedRequest("remesh", request.to_json()),
@@ -168,9 +168,9 @@ def start_retexture(context: bpy.types.Context) -> str:
     options = props.context_settings(context).detail
     apply_to = tagged_node_names(selected)
     request = retexture_request(options, info.submission_id or "", apply_to)
-    sources = submission_objects(context.view_layer, selected)
+    sources = submission_objects(_view_layer(context), selected)
     _start(
-        context.scene,
+        props.context_scene(context),
         kind="retexture",
         prompt="",
         saved=SavedRequest("retexture", request.to_json()),
@@ -242,7 +242,7 @@ def _follow(record_id: str, saved: SavedRequest, upload_id: str | None) -> None:
 # Retry
 
 
-def resubmit(scene: bpy.types.Scene, record: bpy.types.PropertyGroup) -> None:
+def resubmit(scene: bpy.types.Scene, record: props.THRIXEL_PG_job) -> None:
     """Send a failed or cancelled job's saved request again, reusing its upload if it has one.
 
     Raises UserFacingError when the saved request or the exported file is gone.
@@ -320,6 +320,13 @@ def tagged_node_names(objects: Iterable[bpy.types.Object]) -> list[str]:
         if name not in names:
             names.append(name)
     return names
+
+
+def _view_layer(context: bpy.types.Context) -> bpy.types.ViewLayer:
+    view_layer = context.view_layer
+    if view_layer is None:
+        raise SelectionError("There is no view layer to send objects from. Open a 3D viewport.")
+    return view_layer
 
 
 def _objects(names: Iterable[str]) -> list[bpy.types.Object]:

@@ -4,19 +4,25 @@ load a detail result's reference image."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import bpy
 from bpy.props import StringProperty
 from bpy.types import Context, Operator
 
 from . import detail_jobs, messages, online, props, results, runtime, tracking
+from .client import ThrixelClient
 from .client.errors import ThrixelError, ValidationError
 from .client.validation import validate_id
 from .importer import PROP_PHASE, PROP_SUBMISSION_ID
 from .operators import network_ready
 from .selection_export import inspect_selection, uploads_dir
+
+if TYPE_CHECKING:
+    from bpy.stub_internal.rna_enums import OperatorReturnItems
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +33,7 @@ reference_status: dict[str, str] = {}
 
 def _run(
     operator: Operator, action: str, start: Callable[[Context], str], context: Context
-) -> set[str]:
+) -> set[OperatorReturnItems]:
     try:
         text = start(context)
     except Exception as error:
@@ -54,7 +60,7 @@ class THRIXEL_OT_detail_selected(Operator):
             cls.poll_message_set(problem)
         return problem is None
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         return _run(self, "Detail", detail_jobs.start_detail, context)
 
 
@@ -75,7 +81,7 @@ class THRIXEL_OT_remesh_selected(Operator):
             cls.poll_message_set(problem)
         return problem is None
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         return _run(self, "Remesh", detail_jobs.start_remesh, context)
 
 
@@ -96,7 +102,7 @@ class THRIXEL_OT_retexture_selected(Operator):
             cls.poll_message_set(problem)
         return problem is None
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         return _run(self, "Retexture", detail_jobs.start_retexture, context)
 
 
@@ -109,7 +115,7 @@ class THRIXEL_OT_restore_sources(Operator):
 
     job_id: StringProperty(name="Job ID", options={'SKIP_SAVE'})
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         scene = props.context_scene(context)
         record = props.scene_settings(scene).find_job(self.job_id)
         if record is None:
@@ -148,7 +154,7 @@ class THRIXEL_OT_load_reference_image(Operator):
             return False
         return True
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         submission_id = self.submission_id or _active_phase4_submission(context) or ""
         try:
             validate_id(submission_id, "submission id")
@@ -215,8 +221,8 @@ def _download_reference(submission_id: str) -> None:
     runtime.get().set_config(preferences.client_config())
     destination = references_dir() / f"{submission_id}.png"
 
-    def download(client: object, cancel: object) -> Path:
-        return client.download_reference(submission_id, destination, cancel=cancel)  # type: ignore[attr-defined]
+    def download(client: ThrixelClient, cancel: threading.Event) -> Path:
+        return client.download_reference(submission_id, destination, cancel=cancel)
 
     def loaded(path: Path) -> None:
         load_reference(submission_id, Path(path))

@@ -67,7 +67,7 @@ class THRIXEL_PG_job_source(PropertyGroup):
     )
 
     def set_matrix(self, matrix: Matrix) -> None:
-        self.matrix = [value for row in matrix for value in row]
+        self.matrix = [matrix[row][column] for row in range(4) for column in range(4)]
 
     def get_matrix(self) -> Matrix:
         values = list(self.matrix)

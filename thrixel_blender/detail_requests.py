@@ -11,12 +11,14 @@ import base64
 import logging
 import tempfile
 from pathlib import Path
+from typing import Any, cast
 
 import bpy
 import numpy as np
 
 from .client import DetailRequest, RemeshRequest, RetextureRequest
 from .client.errors import ValidationError
+from .detail_props import THRIXEL_PG_detail_options
 from .messages import UserFacingError
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,7 @@ class OptionError(UserFacingError):
 
 
 def detail_request(
-    options: bpy.types.PropertyGroup, parent_id: str, focus: list[str]
+    options: THRIXEL_PG_detail_options, parent_id: str, focus: list[str]
 ) -> DetailRequest:
     """Return the detail request the options describe, checked."""
     url = options.control_mesh_url.strip()
@@ -80,7 +82,7 @@ def detail_request(
     return request
 
 
-def remesh_request(options: bpy.types.PropertyGroup, parent_id: str) -> RemeshRequest:
+def remesh_request(options: THRIXEL_PG_detail_options, parent_id: str) -> RemeshRequest:
     """Return the remesh request the options describe, checked."""
     request = RemeshRequest(
         parent_submission_id=parent_id,
@@ -93,7 +95,7 @@ def remesh_request(options: bpy.types.PropertyGroup, parent_id: str) -> RemeshRe
 
 
 def retexture_request(
-    options: bpy.types.PropertyGroup, parent_id: str, apply_to: list[str]
+    options: THRIXEL_PG_detail_options, parent_id: str, apply_to: list[str]
 ) -> RetextureRequest:
     """Return the retexture request the options describe, checked."""
     image = None
@@ -164,7 +166,8 @@ def image_file_data_url(path_text: str) -> str:
 def image_datablock_data_url(image: bpy.types.Image) -> str:
     """Return an image of this file as a base64 data URL, re-encoded as PNG when needed."""
     if image.packed_file is not None and not image.is_dirty:
-        data = bytes(image.packed_file.data)
+        # The 4.2 stubs declare a str, but Blender returns the file's bytes.
+        data = bytes(cast(Any, image.packed_file.data))
         mime = _mime_of(data)
         if mime is not None:
             return _data_url(mime, data)
@@ -189,10 +192,10 @@ def _encode_png(image: bpy.types.Image) -> bytes:
             "the Image Editor."
         )
     pixels = np.empty(width * height * 4, dtype=np.float32)
-    image.pixels.foreach_get(pixels)
+    cast(Any, image.pixels).foreach_get(pixels)
     copy = bpy.data.images.new("thrixel-reference-copy", width, height, alpha=True)
     try:
-        copy.pixels.foreach_set(pixels)
+        cast(Any, copy.pixels).foreach_set(pixels)
         with tempfile.TemporaryDirectory(prefix="thrixel-image-") as folder:
             target = Path(folder) / "reference.png"
             copy.filepath_raw = str(target)
@@ -205,7 +208,7 @@ def _encode_png(image: bpy.types.Image) -> bytes:
 
 def _load_pixels(image: bpy.types.Image) -> bool:
     try:
-        image.pixels[0]
+        cast(Any, image.pixels)[0]
     except (IndexError, RuntimeError):
         return False
     return image.has_data

@@ -7,6 +7,8 @@ whose originals are hidden.
 
 from __future__ import annotations
 
+from typing import cast
+
 from bpy.types import Context, Panel, UILayout
 
 from . import detail_jobs, detail_ops, online, preferences, props
@@ -60,9 +62,14 @@ class VIEW3D_PT_thrixel_selected(Panel):
             )
 
 
-class SelectedChild:
-    """Sub-panels of the Selected panel; they show only when requests can be sent."""
+def can_send(context: Context) -> bool:
+    """Sub-panels of the Selected panel show only when requests can be sent."""
+    return online.is_allowed() and preferences.missing_setting() is None
 
+
+class VIEW3D_PT_thrixel_selected_detail(Panel):
+    bl_idname = "VIEW3D_PT_thrixel_selected_detail"
+    bl_label = "Detail"
     bl_parent_id = "VIEW3D_PT_thrixel_selected"
     bl_space_type = 'VIEW_3D'
     bl_region_type = 'UI'
@@ -70,12 +77,7 @@ class SelectedChild:
 
     @classmethod
     def poll(cls, context: Context) -> bool:
-        return online.is_allowed() and preferences.missing_setting() is None
-
-
-class VIEW3D_PT_thrixel_selected_detail(SelectedChild, Panel):
-    bl_idname = "VIEW3D_PT_thrixel_selected_detail"
-    bl_label = "Detail"
+        return can_send(context)
 
     def draw(self, context: Context) -> None:
         layout = self.layout
@@ -94,7 +96,12 @@ class VIEW3D_PT_thrixel_selected_detail(SelectedChild, Panel):
         column.prop(options, "preserve_parts")
         column.prop(options, "focus_mode")
 
-        header, body = column.panel("thrixel_selected_detail_advanced", default_closed=True)
+        # UILayout.panel() returns (header, body), and body is None while folded; the 4.2 stubs
+        # declare no return type.
+        header, body = cast(
+            "tuple[UILayout, UILayout | None]",
+            column.panel("thrixel_selected_detail_advanced", default_closed=True),
+        )
         header.label(text="Advanced")
         if body is not None:
             body.prop(options, "control_mesh_voxelize_res")
@@ -108,10 +115,18 @@ class VIEW3D_PT_thrixel_selected_detail(SelectedChild, Panel):
         column.operator("thrixel.detail_selected", icon='SHADERFX')
 
 
-class VIEW3D_PT_thrixel_selected_remesh(SelectedChild, Panel):
+class VIEW3D_PT_thrixel_selected_remesh(Panel):
     bl_idname = "VIEW3D_PT_thrixel_selected_remesh"
     bl_label = "Remesh"
     bl_options = {'DEFAULT_CLOSED'}
+    bl_parent_id = "VIEW3D_PT_thrixel_selected"
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "Thrixel"
+
+    @classmethod
+    def poll(cls, context: Context) -> bool:
+        return can_send(context)
 
     def draw(self, context: Context) -> None:
         layout = self.layout
@@ -128,10 +143,18 @@ class VIEW3D_PT_thrixel_selected_remesh(SelectedChild, Panel):
         column.operator("thrixel.remesh_selected", icon='MOD_REMESH')
 
 
-class VIEW3D_PT_thrixel_selected_retexture(SelectedChild, Panel):
+class VIEW3D_PT_thrixel_selected_retexture(Panel):
     bl_idname = "VIEW3D_PT_thrixel_selected_retexture"
     bl_label = "Retexture"
     bl_options = {'DEFAULT_CLOSED'}
+    bl_parent_id = "VIEW3D_PT_thrixel_selected"
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "Thrixel"
+
+    @classmethod
+    def poll(cls, context: Context) -> bool:
+        return can_send(context)
 
     def draw(self, context: Context) -> None:
         layout = self.layout
@@ -155,9 +178,17 @@ class VIEW3D_PT_thrixel_selected_retexture(SelectedChild, Panel):
         column.operator("thrixel.retexture_selected", icon='TEXTURE')
 
 
-class VIEW3D_PT_thrixel_selected_results(SelectedChild, Panel):
+class VIEW3D_PT_thrixel_selected_results(Panel):
     bl_idname = "VIEW3D_PT_thrixel_selected_results"
     bl_label = "Results"
+    bl_parent_id = "VIEW3D_PT_thrixel_selected"
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "Thrixel"
+
+    @classmethod
+    def poll(cls, context: Context) -> bool:
+        return can_send(context)
 
     def draw(self, context: Context) -> None:
         layout = self.layout

@@ -17,13 +17,13 @@ from pathlib import Path
 import bpy
 from mathutils import Matrix
 
-from . import detail_jobs, importer
+from . import detail_jobs, importer, props
 from .detail_props import THRIXEL_PG_job_source
 from .importer import PROP_NODE_NAME, ImportedModel, ImportFailed
 
 log = logging.getLogger(__name__)
 
-Placer = Callable[[bpy.types.Scene, bpy.types.PropertyGroup, Path], ImportedModel]
+Placer = Callable[[bpy.types.Scene, "props.THRIXEL_PG_job", Path], ImportedModel]
 """Imports the GLB at the path for a job record into the scene; raises ImportFailed."""
 
 
@@ -34,7 +34,7 @@ class PlacedModel(ImportedModel):
 
 
 def place_at_cursor(
-    scene: bpy.types.Scene, record: bpy.types.PropertyGroup, glb_path: Path
+    scene: bpy.types.Scene, record: props.THRIXEL_PG_job, glb_path: Path
 ) -> ImportedModel:
     """Import a new model into a collection of its own at the 3D cursor."""
     return importer.import_glb(
@@ -47,7 +47,7 @@ def place_at_cursor(
 
 
 def place_over_sources(
-    scene: bpy.types.Scene, record: bpy.types.PropertyGroup, glb_path: Path
+    scene: bpy.types.Scene, record: props.THRIXEL_PG_job, glb_path: Path
 ) -> ImportedModel:
     """Import a reworked model into a collection of its own on top of its source objects,
     then hide the sources."""
@@ -86,7 +86,7 @@ PLACERS: dict[str, Placer] = {
 }
 DEFAULT_PLACER: Placer = place_at_cursor
 
-Resubmitter = Callable[[bpy.types.Scene, bpy.types.PropertyGroup], None]
+Resubmitter = Callable[[bpy.types.Scene, "props.THRIXEL_PG_job"], None]
 """Sends a failed or cancelled job's request again; raises UserFacingError when it cannot."""
 RESUBMITTERS: dict[str, Resubmitter] = {
     "detail": detail_jobs.resubmit,
@@ -102,7 +102,7 @@ def register_placer(kind: str, placer: Placer) -> None:
 
 
 def place_result(
-    scene: bpy.types.Scene, record: bpy.types.PropertyGroup, glb_path: Path
+    scene: bpy.types.Scene, record: props.THRIXEL_PG_job, glb_path: Path
 ) -> ImportedModel:
     """Import the finished job's GLB into `scene` the way its kind asks for.
 
@@ -117,13 +117,13 @@ def place_result(
 
 def live_source(scene: bpy.types.Scene, item: THRIXEL_PG_job_source) -> bpy.types.Object | None:
     """Return the recorded source object while it is still in `scene`, else None."""
-    obj = item.source_object
+    obj: bpy.types.Object | None = item.source_object
     if obj is None or scene.objects.get(obj.name) != obj:
         return None
     return obj
 
 
-def hide_sources(scene: bpy.types.Scene, record: bpy.types.PropertyGroup) -> int:
+def hide_sources(scene: bpy.types.Scene, record: props.THRIXEL_PG_job) -> int:
     """Hide the job's source objects in every view layer and in renders; returns the count."""
     count = 0
     for item in record.sources:
@@ -139,7 +139,7 @@ def hide_sources(scene: bpy.types.Scene, record: bpy.types.PropertyGroup) -> int
     return count
 
 
-def restore_sources(scene: bpy.types.Scene, record: bpy.types.PropertyGroup) -> tuple[int, int]:
+def restore_sources(scene: bpy.types.Scene, record: props.THRIXEL_PG_job) -> tuple[int, int]:
     """Show the job's source objects again and hide its result collection.
 
     Returns how many sources were shown and how many no longer exist.
@@ -177,7 +177,7 @@ def _set_hidden(scene: bpy.types.Scene, obj: bpy.types.Object, hidden: bool) -> 
 
 
 def _move_onto_sources(
-    scene: bpy.types.Scene, record: bpy.types.PropertyGroup, objects: list[bpy.types.Object]
+    scene: bpy.types.Scene, record: props.THRIXEL_PG_job, objects: list[bpy.types.Object]
 ) -> list[str]:
     """Give each result object the world matrix of its source; returns deleted sources' names.
 
@@ -223,8 +223,10 @@ def _move_onto_sources(
             world = targets[obj.name]
         elif parent is None or parent.name not in in_result:
             world = model_delta @ imported_world[obj.name]
-        else:
+        elif parent_world is not None:
             world = parent_world @ obj.matrix_parent_inverse @ obj.matrix_basis
+        else:
+            world = imported_world[obj.name]
         if parent_world is None:
             obj.matrix_basis = world
         else:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import bpy
 
@@ -278,9 +279,11 @@ def _run_exporter(
     wanted = set(names)
     for obj in view_layer.objects:
         obj.select_set(obj.name in wanted, view_layer=view_layer)
-    operator_type = bpy.ops.export_scene.gltf.get_rna_type()
+    operator_type = bpy.ops.export_scene.gltf.get_rna_type()  # type: ignore[call-arg]
     available = {prop.identifier for prop in operator_type.properties}
-    options = {key: value for key, value in _EXPORT_OPTIONS.items() if key in available}
+    options: dict[str, Any] = {
+        key: value for key, value in _EXPORT_OPTIONS.items() if key in available
+    }
     try:
         with context.temp_override(view_layer=view_layer):
             bpy.ops.export_scene.gltf(filepath=str(path), **options)
@@ -339,6 +342,8 @@ def _export_state(context: bpy.types.Context) -> Iterator[bpy.types.ViewLayer]:
     """Switch to Object Mode (writing Edit Mode changes into the meshes), and afterwards
     restore the selection, the active object and the mode."""
     view_layer = context.view_layer
+    if view_layer is None:
+        raise SelectionError("There is no view layer to export from. Open a 3D viewport.")
     selected = [obj.name for obj in view_layer.objects if obj.select_get(view_layer=view_layer)]
     active = view_layer.objects.active
     active_name = active.name if active is not None else None
