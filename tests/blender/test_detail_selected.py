@@ -8,7 +8,7 @@ from pathlib import Path
 import bmesh
 import bpy
 import pytest
-from conftest import Addon
+from conftest import Addon, pump_until
 from mathutils import Vector
 from selection_scene import (
     assert_on_top_of_sources,
@@ -374,3 +374,21 @@ def test_detail_reference_image_loads(detail_ready: Addon, server: LocalServer) 
     image = bpy.data.images[f"Reference {record.submission_id[:8]}"]
     assert image.packed_file is not None
     assert tuple(image.size) == (512, 512)
+
+
+def test_reference_image_downloads_when_missing(detail_ready: Addon, server: LocalServer) -> None:
+    duck = next(obj for obj in import_fixture("Duck.glb") if obj.type == 'MESH')
+    select([duck])
+    detail(server)
+    record = run_job(detail_ready, newest_job())
+    assert record.status == "completed", record.message
+    tracking = detail_ready.module("tracking")
+    (tracking.results_dir(record.job_id) / f"{record.submission_id}.png").unlink()
+    image_name = f"Reference {record.submission_id[:8]}"
+    server.admin.clear_requests()
+
+    assert bpy.ops.thrixel.load_reference_image(submission_id=record.submission_id) == {'FINISHED'}
+    pump_until(detail_ready, lambda: image_name in bpy.data.images, what="the reference image")
+
+    assert len(server.admin.requests_log("detailer_reference")) == 1
+    assert bpy.data.images[image_name].packed_file is not None
