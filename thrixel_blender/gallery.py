@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import bpy
 from bpy.props import StringProperty
@@ -27,6 +27,9 @@ from . import (
 from .client import ThrixelClient
 from .client.models import GalleryItem
 from .client.validation import validate_id
+
+if TYPE_CHECKING:
+    from bpy.stub_internal.rna_enums import OperatorReturnItems
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ def _items_of(answer: dict[str, Any]) -> list[GalleryItem]:
     return items
 
 
-class _GalleryItemOperator:
+class _GalleryItemOperator(Operator):
     item_id: StringProperty(name="Gallery Item ID", options={'SKIP_SAVE'})
 
     @classmethod
@@ -91,7 +94,7 @@ class THRIXEL_OT_refresh_gallery(Operator):
     def poll(cls, context: Context) -> bool:
         return operators.network_ready(cls)
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         try:
             refresh_gallery()
         except Exception as error:
@@ -100,7 +103,7 @@ class THRIXEL_OT_refresh_gallery(Operator):
         return {'FINISHED'}
 
 
-class THRIXEL_OT_toggle_gallery_item(_GalleryItemOperator, Operator):
+class THRIXEL_OT_toggle_gallery_item(_GalleryItemOperator):
     """Show or hide this item's children, fetching them from the service when opened"""
 
     bl_idname = "thrixel.toggle_gallery_item"
@@ -111,7 +114,7 @@ class THRIXEL_OT_toggle_gallery_item(_GalleryItemOperator, Operator):
     def poll(cls, context: Context) -> bool:
         return True
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         item_id = self.checked_id()
         if item_id is None:
             return {'CANCELLED'}
@@ -139,14 +142,14 @@ class THRIXEL_OT_toggle_gallery_item(_GalleryItemOperator, Operator):
         return {'FINISHED'}
 
 
-class THRIXEL_OT_load_gallery_subtree(_GalleryItemOperator, Operator):
+class THRIXEL_OT_load_gallery_subtree(_GalleryItemOperator):
     """Fetch this item and all its descendants (up to 10 levels) and open them all"""
 
     bl_idname = "thrixel.load_gallery_subtree"
     bl_label = "Open All Below"
     bl_options = {'REGISTER', 'INTERNAL'}
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         item_id = self.checked_id()
         if item_id is None:
             return {'CANCELLED'}
@@ -168,14 +171,14 @@ class THRIXEL_OT_load_gallery_subtree(_GalleryItemOperator, Operator):
         return {'FINISHED'}
 
 
-class THRIXEL_OT_import_gallery_item(_GalleryItemOperator, Operator):
+class THRIXEL_OT_import_gallery_item(_GalleryItemOperator):
     """Download this gallery model and import it at the 3D cursor"""
 
     bl_idname = "thrixel.import_gallery_item"
     bl_label = "Import Gallery Item"
     bl_options = {'REGISTER'}
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         item_id = self.checked_id()
         if item_id is None:
             return {'CANCELLED'}
@@ -197,12 +200,13 @@ class THRIXEL_OT_import_gallery_item(_GalleryItemOperator, Operator):
         return {'FINISHED'}
 
 
-def start_gallery_import(scene: bpy.types.Scene, record: bpy.types.PropertyGroup) -> None:
+def start_gallery_import(scene: bpy.types.Scene, group: bpy.types.PropertyGroup) -> None:
     """Download the gallery item of `record` in the background, then place it like any result.
 
     The item's id is kept in `parent_submission_id` until the import, because a gallery item
     is not a submission that the job runner could follow.
     """
+    record = cast(props.THRIXEL_PG_job, group)
     item_id = validate_id(record.parent_submission_id, "item_id")
     record_id = record.job_id
     dest = tracking.results_dir(record_id) / f"{item_id}.glb"

@@ -14,15 +14,19 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, cast
 
 import bpy
 from bpy.props import EnumProperty, StringProperty
 from bpy.types import Context, Event, Operator
 
-from . import library_props, messages
+from . import library_calls, library_props, messages, props
 from .client import Phase1Request
 from .client.validation import MAX_IMAGES, validate_image_reference
 from .messages import UserFacingError
+
+if TYPE_CHECKING:
+    from bpy.stub_internal.rna_enums import OperatorReturnItems
 
 log = logging.getLogger(__name__)
 
@@ -146,10 +150,11 @@ def _encode_blender_image(image: bpy.types.Image, original: bytes | None = None)
             "Check that its file exists, or pick another image."
         )
     if image.is_dirty:
-        # Painted or edited since loading: the file on disk is not what the user sees.
+        # Painted or edited since loading: the file on disk no longer matches the pixels.
         original = None
     elif original is None and image.packed_file is not None:
-        original = bytes(image.packed_file.data)
+        # The stubs declare `data` as str; Blender returns the file's bytes.
+        original = bytes(cast(bytes, image.packed_file.data))
     elif original is None and image.source == 'FILE' and image.filepath:
         path = Path(bpy.path.abspath(image.filepath))
         original = path.read_bytes() if path.is_file() else None
@@ -166,9 +171,8 @@ def _scaled_copy(
     image: bpy.types.Image, size: tuple[int, int], *, keep_jpeg: bool
 ) -> tuple[bytes, str]:
     """Write a scaled copy of `image` as PNG (JPEG for JPEG sources) and return its bytes."""
-    file_format, mime, suffix = (
-        ('JPEG', "image/jpeg", ".jpg") if keep_jpeg else ('PNG', "image/png", ".png")
-    )
+    file_format: Literal['JPEG', 'PNG'] = 'JPEG' if keep_jpeg else 'PNG'
+    mime, suffix = ("image/jpeg", ".jpg") if keep_jpeg else ("image/png", ".png")
     handle, name = tempfile.mkstemp(prefix="thrixel-image-", suffix=suffix)
     os.close(handle)
     copy = image.copy()
@@ -233,22 +237,25 @@ class THRIXEL_OT_add_image_input(Operator):
     filter_image: bpy.props.BoolProperty(default=True, options={'HIDDEN', 'SKIP_SAVE'})
     filter_folder: bpy.props.BoolProperty(default=True, options={'HIDDEN', 'SKIP_SAVE'})
 
-    def invoke(self, context: Context, event: Event) -> set[str]:
+    def invoke(self, context: Context, event: Event) -> set[OperatorReturnItems]:
         if self.source == 'FILE' and not self.filepath:
-            context.window_manager.fileselect_add(self)
+            library_calls.window_manager(context).fileselect_add(self)
             return {'RUNNING_MODAL'}
         if self.source == 'IMAGE' and not self.image_name:
-            return context.window_manager.invoke_props_dialog(self)
+            return library_calls.window_manager(context).invoke_props_dialog(self)
         return self.execute(context)
 
     def draw(self, context: Context) -> None:
+        layout = self.layout
+        if layout is None:
+            return
         if self.source == 'IMAGE':
-            self.layout.prop_search(self, "image_name", bpy.data, "images")
+            layout.prop_search(self, "image_name", bpy.data, "images")
         elif self.source == 'URL':
-            self.layout.prop(self, "url")
+            layout.prop(self, "url")
 
-    def execute(self, context: Context) -> set[str]:
-        settings = context.scene.thrixel.library
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
+        settings = props.context_settings(context).library
         if len(settings.image_inputs) >= MAX_IMAGES:
             self.report({'ERROR'}, f"The service takes at most {MAX_IMAGES} reference images.")
             return {'CANCELLED'}
@@ -278,8 +285,8 @@ class THRIXEL_OT_remove_image_input(Operator):
 
     index: bpy.props.IntProperty(name="Index", min=0, options={'SKIP_SAVE'})
 
-    def execute(self, context: Context) -> set[str]:
-        settings = context.scene.thrixel.library
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
+        settings = props.context_settings(context).library
         if self.index >= len(settings.image_inputs):
             return {'CANCELLED'}
         settings.image_inputs.remove(self.index)
@@ -295,7 +302,7 @@ def build_phase1_request(scene: bpy.types.Scene) -> tuple[Phase1Request, list[En
 
     Raises ImageInputError for an unusable image and ValidationError for other fields.
     """
-    settings = scene.thrixel
+    settings = props.scene_settings(scene)
     image, images, encoded = encode_all(list(settings.library.image_inputs))
     request = Phase1Request(
         task=settings.prompt.strip() or None,
@@ -310,7 +317,7 @@ def build_phase1_request(scene: bpy.types.Scene) -> tuple[Phase1Request, list[En
 
 
 def describe_sent(encoded: list[EncodedImage]) -> str:
-    """A sentence listing the images sent and their sizes, or "" when none were sent."""
+    """Return a sentence listing the images sent and their sizes, or "" when none were sent."""
     if not encoded:
         return ""
     return "Images sent: " + "; ".join(entry.describe() for entry in encoded) + ". "

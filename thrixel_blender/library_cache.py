@@ -131,7 +131,7 @@ def _prompt_of(raw: Mapping[str, Any]) -> str | None:
 
 @dataclass(frozen=True)
 class Filters:
-    """Which submissions the browser lists; `None` means any."""
+    """Filters of the submissions browser; `None` means any value."""
 
     status: str | None = None
     phase: int | None = None
@@ -297,7 +297,7 @@ class LibraryCache:
         return row
 
     def store_info(self, info: SubmissionInfo) -> SubmissionRow:
-        """Store what `/info` says about a submission, adding a row when it is not listed."""
+        """Store what `/info` returns about a submission, adding a row when it is not listed."""
         row = self.submissions.get(info.submission_id)
         if row is None:
             row = SubmissionRow(

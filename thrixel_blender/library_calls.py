@@ -82,6 +82,22 @@ def user_dir(name: str) -> Path:
     return base
 
 
+def window_manager(context: bpy.types.Context) -> bpy.types.WindowManager:
+    """Return the context's window manager; operators and panels always run with one."""
+    manager = context.window_manager
+    if manager is None:
+        raise RuntimeError("The context has no window manager")
+    return manager
+
+
+def view_layer(context: bpy.types.Context) -> bpy.types.ViewLayer:
+    """Return the context's view layer; operators of the 3D viewport always run with one."""
+    layer = context.view_layer
+    if layer is None:
+        raise RuntimeError("The context has no view layer")
+    return layer
+
+
 def shorten(text: str, limit: int = 40) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bpy
 from bpy.props import BoolProperty, StringProperty
@@ -35,6 +35,9 @@ from . import (
 from .client import SubmissionInfo, ThrixelClient
 from .client.validation import validate_id
 from .library_cache import Filters, SubmissionRow
+
+if TYPE_CHECKING:
+    from bpy.stub_internal.rna_enums import OperatorReturnItems
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +172,9 @@ def reset() -> None:
 # Operators
 
 
-def _report_start_failure(operator: Operator, error: Exception, action: str) -> set[str]:
+def _report_start_failure(
+    operator: Operator, error: Exception, action: str
+) -> set[OperatorReturnItems]:
     operator.report({'ERROR'}, messages.user_message(error, action=action))
     return {'CANCELLED'}
 
@@ -185,7 +190,7 @@ class THRIXEL_OT_refresh_submissions(Operator):
     def poll(cls, context: Context) -> bool:
         return operators.network_ready(cls)
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         try:
             started = refresh_submissions(context)
         except Exception as error:
@@ -204,7 +209,7 @@ class THRIXEL_OT_change_page(Operator):
 
     page: bpy.props.IntProperty(name="Page", min=0, options={'SKIP_SAVE'})
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         from . import panels_library
 
         ui = library_props.ui_state(context)
@@ -218,7 +223,7 @@ class THRIXEL_OT_change_page(Operator):
         return {'FINISHED'}
 
 
-class SubmissionOperator:
+class SubmissionOperator(Operator):
     """Base of the operators that act on one submission given by id."""
 
     submission_id: StringProperty(name="Submission ID", options={'SKIP_SAVE'})
@@ -239,14 +244,14 @@ class SubmissionOperator:
         return row
 
 
-class THRIXEL_OT_select_submission(SubmissionOperator, Operator):
+class THRIXEL_OT_select_submission(SubmissionOperator):
     """Select this submission in the browser"""
 
     bl_idname = "thrixel.select_submission"
     bl_label = "Select Submission"
     bl_options = {'REGISTER', 'INTERNAL'}
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         row = self.checked_row()
         if row is None:
             return {'CANCELLED'}
@@ -256,7 +261,7 @@ class THRIXEL_OT_select_submission(SubmissionOperator, Operator):
         return {'FINISHED'}
 
 
-class THRIXEL_OT_show_lineage(SubmissionOperator, Operator):
+class THRIXEL_OT_show_lineage(SubmissionOperator):
     """Fetch the chain of parents this submission was made from"""
 
     bl_idname = "thrixel.show_lineage"
@@ -267,7 +272,7 @@ class THRIXEL_OT_show_lineage(SubmissionOperator, Operator):
     def poll(cls, context: Context) -> bool:
         return operators.network_ready(cls)
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         row = self.checked_row()
         if row is None:
             return {'CANCELLED'}
@@ -313,8 +318,8 @@ class THRIXEL_OT_select_scene_objects(Operator):
 
     submission_id: StringProperty(name="Submission ID", options={'SKIP_SAVE'})
 
-    def execute(self, context: Context) -> set[str]:
-        found = objects_from(self.submission_id, context.scene)
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
+        found = objects_from(self.submission_id, props.context_scene(context))
         if not found:
             self.report(
                 {'WARNING'},
@@ -322,7 +327,7 @@ class THRIXEL_OT_select_scene_objects(Operator):
                 "Import it first.",
             )
             return {'CANCELLED'}
-        view_layer = context.view_layer
+        view_layer = library_calls.view_layer(context)
         for obj in view_layer.objects:
             obj.select_set(False)
         selectable = [obj for obj in found if obj.name in view_layer.objects]
@@ -334,7 +339,7 @@ class THRIXEL_OT_select_scene_objects(Operator):
         return {'FINISHED'}
 
 
-class THRIXEL_OT_import_submission(SubmissionOperator, Operator):
+class THRIXEL_OT_import_submission(SubmissionOperator):
     """Download this submission's model and import it at the 3D cursor"""
 
     bl_idname = "thrixel.import_submission"
@@ -345,7 +350,7 @@ class THRIXEL_OT_import_submission(SubmissionOperator, Operator):
     def poll(cls, context: Context) -> bool:
         return operators.network_ready(cls)
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         row = self.checked_row()
         if row is None:
             return {'CANCELLED'}
@@ -355,7 +360,7 @@ class THRIXEL_OT_import_submission(SubmissionOperator, Operator):
             )
             return {'CANCELLED'}
         try:
-            start_submission_import(context.scene, row)
+            start_submission_import(props.context_scene(context), row)
         except Exception as error:
             return _report_start_failure(self, error, "Import Submission")
         self.report({'INFO'}, f"Importing \"{library_calls.shorten(row.label)}\".")
@@ -365,13 +370,13 @@ class THRIXEL_OT_import_submission(SubmissionOperator, Operator):
 def start_submission_import(scene: bpy.types.Scene, row: SubmissionRow) -> str:
     """Add a job record that follows `row`'s submission to its import; returns the record id."""
     runtime.get().set_config(preferences.client_config())
-    record = scene.thrixel.add_job(
+    record = props.scene_settings(scene).add_job(
         kind="submission_import", prompt=row.prompt or "", phase=row.phase
     )
     record.nickname = row.nickname or ("" if row.prompt else row.label)
     record.submission_id = row.submission_id
     record.remote_status = row.status
-    record_id = record.job_id
+    record_id: str = record.job_id
     try:
         runtime.get().follow(
             record_id,
@@ -380,7 +385,7 @@ def start_submission_import(scene: bpy.types.Scene, row: SubmissionRow) -> str:
             dest_dir=tracking.results_dir(record_id),
         )
     except Exception:
-        scene.thrixel.remove_job(record_id)
+        props.scene_settings(scene).remove_job(record_id)
         raise
     record.status = "downloading" if row.status == "completed" else row.status
     record.message = "Fetching the model"
@@ -410,7 +415,7 @@ class _OrganizeOperator(SubmissionOperator):
     def validate(self) -> None:
         """Raise ValidationError when an input breaks the documented rules."""
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         row = self.checked_row()
         if row is None:
             return {'CANCELLED'}
@@ -442,7 +447,7 @@ class _OrganizeOperator(SubmissionOperator):
         return {'FINISHED'}
 
 
-class THRIXEL_OT_set_submission_nickname(_OrganizeOperator, Operator):
+class THRIXEL_OT_set_submission_nickname(_OrganizeOperator):
     """Give this submission a nickname, or clear it"""
 
     bl_idname = "thrixel.set_submission_nickname"
@@ -457,11 +462,11 @@ class THRIXEL_OT_set_submission_nickname(_OrganizeOperator, Operator):
         options={'SKIP_SAVE'},
     )
 
-    def invoke(self, context: Context, event: Event) -> set[str]:
+    def invoke(self, context: Context, event: Event) -> set[OperatorReturnItems]:
         row = library_cache.get().submissions.get(self.submission_id)
         if row is not None and not self.nickname:
             self.nickname = row.nickname or ""
-        return context.window_manager.invoke_props_dialog(self)
+        return library_calls.window_manager(context).invoke_props_dialog(self)
 
     def validate(self) -> None:
         from .client.validation import validate_text
@@ -476,7 +481,7 @@ class THRIXEL_OT_set_submission_nickname(_OrganizeOperator, Operator):
         return {"nickname": self.nickname.strip() or None}
 
 
-class THRIXEL_OT_set_submission_archived(_OrganizeOperator, Operator):
+class THRIXEL_OT_set_submission_archived(_OrganizeOperator):
     """Archive this submission, or restore it from the archive"""
 
     bl_idname = "thrixel.set_submission_archived"
@@ -494,7 +499,7 @@ class THRIXEL_OT_set_submission_archived(_OrganizeOperator, Operator):
         return {"is_archived": self.archived}
 
 
-class THRIXEL_OT_set_submission_visible(_OrganizeOperator, Operator):
+class THRIXEL_OT_set_submission_visible(_OrganizeOperator):
     """Hide this submission from listings without deleting it, or show it again"""
 
     bl_idname = "thrixel.set_submission_visible"
@@ -512,7 +517,7 @@ class THRIXEL_OT_set_submission_visible(_OrganizeOperator, Operator):
         return {"is_visible": self.visible}
 
 
-class THRIXEL_OT_set_submission_pinned(_OrganizeOperator, Operator):
+class THRIXEL_OT_set_submission_pinned(_OrganizeOperator):
     """Pin this submission to the top of lists, or unpin it"""
 
     bl_idname = "thrixel.set_submission_pinned"
@@ -530,7 +535,7 @@ class THRIXEL_OT_set_submission_pinned(_OrganizeOperator, Operator):
         return {"is_pinned": self.pinned}
 
 
-class THRIXEL_OT_assign_submission_project(_OrganizeOperator, Operator):
+class THRIXEL_OT_assign_submission_project(_OrganizeOperator):
     """Move this submission into a project, or out of any project"""
 
     bl_idname = "thrixel.assign_submission_project"
@@ -554,7 +559,7 @@ class THRIXEL_OT_assign_submission_project(_OrganizeOperator, Operator):
         return {"project_id": self.project_id or None}
 
 
-class THRIXEL_OT_delete_submission(_OrganizeOperator, Operator):
+class THRIXEL_OT_delete_submission(_OrganizeOperator):
     """Soft-delete this submission: hidden from lists, its data kept on the service"""
 
     bl_idname = "thrixel.delete_submission"
@@ -562,8 +567,8 @@ class THRIXEL_OT_delete_submission(_OrganizeOperator, Operator):
     bl_options = {'REGISTER', 'INTERNAL'}
     action_label = "Deleting"
 
-    def invoke(self, context: Context, event: Event) -> set[str]:
-        return context.window_manager.invoke_confirm(self, event)
+    def invoke(self, context: Context, event: Event) -> set[OperatorReturnItems]:
+        return library_calls.window_manager(context).invoke_confirm(self, event)
 
     def request(self) -> Callable[[ThrixelClient], Any]:
         submission_id = self.submission_id

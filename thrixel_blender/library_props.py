@@ -8,6 +8,8 @@ the browser's filters, page and selection. No secret is stored in either.
 
 from __future__ import annotations
 
+from typing import cast
+
 import bpy
 from bpy.props import (
     BoolProperty,
@@ -124,17 +126,17 @@ class THRIXEL_PG_library_ui(PropertyGroup):
 
 
 def library_settings(scene: bpy.types.Scene) -> THRIXEL_PG_library_scene:
-    return scene.thrixel.library
+    return cast(THRIXEL_PG_library_scene, scene.thrixel.library)  # type: ignore[attr-defined]
 
 
 def ui_state(context: Context | None = None) -> THRIXEL_PG_library_ui:
     window_manager = (context or bpy.context).window_manager
-    return window_manager.thrixel
+    return cast(THRIXEL_PG_library_ui, window_manager.thrixel)  # type: ignore[union-attr]
 
 
 def default_project_id(scene: bpy.types.Scene) -> str | None:
-    """The project new work joins, or None."""
-    value = scene.thrixel.library.default_project_id
+    """Return the project that new work joins, or None."""
+    value = library_settings(scene).default_project_id
     return value or None
 
 
@@ -142,8 +144,10 @@ classes = (THRIXEL_PG_image_input, THRIXEL_PG_library_scene, THRIXEL_PG_library_
 
 
 def register() -> None:
-    bpy.types.WindowManager.thrixel = PointerProperty(type=THRIXEL_PG_library_ui)
+    bpy.types.WindowManager.thrixel = PointerProperty(  # type: ignore[attr-defined]
+        type=THRIXEL_PG_library_ui
+    )
 
 
 def unregister() -> None:
-    del bpy.types.WindowManager.thrixel
+    del bpy.types.WindowManager.thrixel  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ from the submissions listing (which includes work started elsewhere) plus the su
 add-on sent since.
 
 `gated_submit` wraps a submit function so that, on the worker thread, it waits here while the
-active-job estimate is at the limit, and turns a 429 answer into a wait and a new attempt
+active-job estimate is at the limit, and turns a 429 response into a wait and a new attempt
 instead of a failure. Everything here is thread-safe and free of bpy.
 """
 
@@ -29,7 +29,7 @@ DAY_SECONDS = 86400.0
 MAX_HOLD_SECONDS = 120.0
 """Longest a submission waits for the active-job estimate to drop before it is sent anyway.
 The estimate can be stale (work started elsewhere may have finished), and the service's own
-429 answer is then the authority."""
+429 response is then the authority."""
 RATE_LIMIT_ATTEMPTS = 40
 FALLBACK_DELAYS = (15.0, 30.0, 60.0, 120.0, 300.0)
 """Seconds to wait after a 429 without `Retry-After`, growing with each attempt."""
@@ -52,7 +52,7 @@ class Wait:
 
     key: str
     reason: str
-    """"slot" while the active-job limit is reached, "rate" after a 429 answer."""
+    """"slot" while the active-job limit is reached, "rate" after a 429 response."""
     until: float | None
     """POSIX time of the next attempt after a 429; None while waiting for a slot."""
 
@@ -71,7 +71,7 @@ class Wait:
 
 @dataclass(frozen=True)
 class Usage:
-    """What the limits panel shows."""
+    """Usage figures and waits for the limits panel."""
 
     active: int
     last_hour: int
@@ -192,7 +192,7 @@ SubmitFunction = Callable[[ThrixelClient, threading.Event], SubmitResult]
 
 
 def gated_submit(tracker: UsageTracker, key: str, submit: SubmitFunction) -> SubmitFunction:
-    """Wrap `submit` so that it waits for a free slot and outlasts 429 answers.
+    """Wrap `submit` so that it waits for a free slot and outlasts 429 responses.
 
     `key` names the wait in `tracker` (the job record's id), so the main thread can show it.
     Raises CancelledError when `cancel` is set while waiting, and RateLimitedError after
@@ -220,7 +220,7 @@ def gated_submit(tracker: UsageTracker, key: str, submit: SubmitFunction) -> Sub
         finally:
             tracker.release(key)
         raise client_errors.RateLimitedError(
-            f"The service refused the request {RATE_LIMIT_ATTEMPTS} times for its rate limit. "
+            f"The service rejected the request {RATE_LIMIT_ATTEMPTS} times for its rate limit. "
             "Wait a while, then press Retry"
         )
 

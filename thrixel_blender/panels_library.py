@@ -8,6 +8,7 @@ properties: no network, no file access. Background calls fill the cache.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, cast
 
 from bpy.types import Context, Menu, Panel, UILayout, UIList
 
@@ -15,8 +16,11 @@ from . import library_cache, library_calls, library_props, limits, panels, props
 from .library_cache import LibraryCache, SubmissionRow
 from .refine_ops import resolve_parent
 
+if TYPE_CHECKING:
+    from bpy.stub_internal.rna_enums import IconItems
+
 PAGE_SIZE = 10
-STATUS_ICONS = {
+STATUS_ICONS: dict[str, IconItems] = {
     "queued": 'SORTTIME',
     "processing": 'PLAY',
     "completed": 'CHECKMARK',
@@ -31,7 +35,7 @@ TRANSFER_STAGES = {
 }
 
 
-class _Sidebar:
+class _Sidebar(Panel):
     bl_space_type = 'VIEW_3D'
     bl_region_type = 'UI'
     bl_category = "Thrixel"
@@ -71,26 +75,27 @@ class THRIXEL_UL_image_inputs(UIList):
         layout: UILayout,
         data: object,
         item: object,
-        icon: int,
+        icon: int | None,
         active_data: object,
-        active_property: str,
-        index: int = 0,
-        flt_flag: int = 0,
+        active_property: str | None,
+        index: int | None = 0,
+        flt_flag: int | None = 0,
     ) -> None:
+        entry = cast(library_props.THRIXEL_PG_image_input, item)
         column = layout.column(align=True)
         row = column.row(align=True)
-        if item.source == 'FILE':
-            row.prop(item, "filepath", text="", icon='FILE_IMAGE')
-        elif item.source == 'IMAGE':
-            row.prop(item, "image", text="", icon='IMAGE_DATA')
+        if entry.source == 'FILE':
+            row.prop(entry, "filepath", text="", icon='FILE_IMAGE')
+        elif entry.source == 'IMAGE':
+            row.prop(entry, "image", text="", icon='IMAGE_DATA')
         else:
-            row.prop(item, "url", text="", icon='URL')
-        row.operator("thrixel.remove_image_input", text="", icon='X').index = index
-        if item.size_note:
-            column.label(text=item.size_note)
+            row.prop(entry, "url", text="", icon='URL')
+        row.operator("thrixel.remove_image_input", text="", icon='X').index = index or 0
+        if entry.size_note:
+            column.label(text=entry.size_note)
 
 
-class VIEW3D_PT_thrixel_generate_images(_Sidebar, Panel):
+class VIEW3D_PT_thrixel_generate_images(_Sidebar):
     bl_idname = "VIEW3D_PT_thrixel_generate_images"
     bl_label = "Reference Images"
     bl_parent_id = "VIEW3D_PT_thrixel_generate"
@@ -98,6 +103,8 @@ class VIEW3D_PT_thrixel_generate_images(_Sidebar, Panel):
 
     def draw(self, context: Context) -> None:
         layout = self.layout
+        if layout is None:
+            return
         settings = props.context_settings(context).library
         layout.template_list(
             "THRIXEL_UL_image_inputs",
@@ -123,12 +130,14 @@ class VIEW3D_PT_thrixel_generate_images(_Sidebar, Panel):
 # Refine and modify
 
 
-class VIEW3D_PT_thrixel_rework(_Sidebar, Panel):
+class VIEW3D_PT_thrixel_rework(_Sidebar):
     bl_idname = "VIEW3D_PT_thrixel_rework"
     bl_label = "Refine & Modify"
 
     def draw(self, context: Context) -> None:
         layout = self.layout
+        if layout is None:
+            return
         if draw_blocked(layout, context):
             return
         parent = resolve_parent(context)
@@ -152,7 +161,7 @@ class VIEW3D_PT_thrixel_rework(_Sidebar, Panel):
 
 
 def page_rows(cache: LibraryCache, ui: library_props.THRIXEL_PG_library_ui) -> list[SubmissionRow]:
-    """The rows of the browser's current page."""
+    """Return the rows of the browser's current page."""
     from .library_ops import current_filters
 
     rows = cache.visible(current_filters(ui))
@@ -160,13 +169,15 @@ def page_rows(cache: LibraryCache, ui: library_props.THRIXEL_PG_library_ui) -> l
     return rows[start : start + PAGE_SIZE]
 
 
-class VIEW3D_PT_thrixel_submissions(_Sidebar, Panel):
+class VIEW3D_PT_thrixel_submissions(_Sidebar):
     bl_idname = "VIEW3D_PT_thrixel_submissions"
     bl_label = "Submissions"
     bl_options = {'DEFAULT_CLOSED'}
 
     def draw(self, context: Context) -> None:
         layout = self.layout
+        if layout is None:
+            return
         if draw_blocked(layout, context):
             return
         cache = library_cache.get()
@@ -227,7 +238,7 @@ class VIEW3D_PT_thrixel_submissions(_Sidebar, Panel):
 def draw_row(
     layout: UILayout, cache: LibraryCache, row: SubmissionRow, now: float, selected: bool
 ) -> None:
-    """One list row: thumbnail, name, phase, status and age; the name selects the row."""
+    """Draw one list row: thumbnail, name, phase, status and age. The name selects the row."""
     line = layout.row(align=True)
     icon_value = cache.icon(row.submission_id)
     if icon_value:
@@ -250,7 +261,7 @@ def draw_row(
 def draw_selected(
     layout: UILayout, context: Context, cache: LibraryCache, row: SubmissionRow
 ) -> None:
-    """The selected submission: details, lineage and every action on it."""
+    """Draw the selected submission: details, lineage and every action on it."""
     icon_value = cache.icon(row.submission_id)
     if icon_value:
         layout.template_icon(icon_value=icon_value, scale=6.0)
@@ -380,6 +391,8 @@ class THRIXEL_MT_assign_project(Menu):
 
     def draw(self, context: Context) -> None:
         layout = self.layout
+        if layout is None:
+            return
         cache = library_cache.get()
         submission_id = library_props.ui_state(context).selected_submission
         for project in cache.project_list():
@@ -398,13 +411,15 @@ class THRIXEL_MT_assign_project(Menu):
 # Projects
 
 
-class VIEW3D_PT_thrixel_projects(_Sidebar, Panel):
+class VIEW3D_PT_thrixel_projects(_Sidebar):
     bl_idname = "VIEW3D_PT_thrixel_projects"
     bl_label = "Projects"
     bl_options = {'DEFAULT_CLOSED'}
 
     def draw(self, context: Context) -> None:
         layout = self.layout
+        if layout is None:
+            return
         if draw_blocked(layout, context):
             return
         cache = library_cache.get()
@@ -446,13 +461,15 @@ def draw_project(
 # Gallery
 
 
-class VIEW3D_PT_thrixel_gallery(_Sidebar, Panel):
+class VIEW3D_PT_thrixel_gallery(_Sidebar):
     bl_idname = "VIEW3D_PT_thrixel_gallery"
     bl_label = "Gallery"
     bl_options = {'DEFAULT_CLOSED'}
 
     def draw(self, context: Context) -> None:
         layout = self.layout
+        if layout is None:
+            return
         if draw_blocked(layout, context):
             return
         cache = library_cache.get()
@@ -490,7 +507,7 @@ def draw_gallery_row(
     for _ in range(depth):
         row.label(text="", icon='BLANK1')
     expanded = node.id in cache.expanded
-    arrow = 'DISCLOSURE_TRI_DOWN' if expanded else 'DISCLOSURE_TRI_RIGHT'
+    arrow: IconItems = 'DISCLOSURE_TRI_DOWN' if expanded else 'DISCLOSURE_TRI_RIGHT'
     row.operator("thrixel.toggle_gallery_item", text="", icon=arrow, emboss=False).item_id = node.id
     icon_value = cache.icon(node.id)
     if icon_value:
@@ -507,13 +524,15 @@ def draw_gallery_row(
 # Downloads and limits
 
 
-class VIEW3D_PT_thrixel_transfers(_Sidebar, Panel):
+class VIEW3D_PT_thrixel_transfers(_Sidebar):
     bl_idname = "VIEW3D_PT_thrixel_transfers"
     bl_label = "Downloads"
     bl_options = {'DEFAULT_CLOSED'}
 
     def draw(self, context: Context) -> None:
         layout = self.layout
+        if layout is None:
+            return
         cache = library_cache.get()
         if not cache.transfers:
             layout.label(text="No downloads yet. Start one from the Submissions panel.")
@@ -548,13 +567,15 @@ def draw_transfer(layout: UILayout, context: Context, transfer: library_cache.Tr
     buttons.operator("thrixel.dismiss_transfer", icon='X').transfer_id = transfer.transfer_id
 
 
-class VIEW3D_PT_thrixel_limits(_Sidebar, Panel):
+class VIEW3D_PT_thrixel_limits(_Sidebar):
     bl_idname = "VIEW3D_PT_thrixel_limits"
     bl_label = "Usage"
     bl_options = {'DEFAULT_CLOSED'}
 
     def draw(self, context: Context) -> None:
         layout = self.layout
+        if layout is None:
+            return
         now = time.time()
         usage = limits.tracker().usage(now)
         column = layout.column(align=True)

@@ -115,7 +115,10 @@ def load(entity_id: str, path: Path) -> int:
 def preview_size(entity_id: str) -> tuple[int, int] | None:
     """Size in pixels of the loaded preview of `entity_id`, or None when none is loaded."""
     preview = _collection.get(entity_id) if _collection is not None else None
-    return tuple(preview.image_size[:]) if preview is not None else None
+    if preview is None:
+        return None
+    width, height = preview.image_size[:]
+    return width, height
 
 
 def unregister() -> None:

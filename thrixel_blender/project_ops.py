@@ -4,16 +4,20 @@ browser by one, and choose the default project for new work."""
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bpy.props import StringProperty
 from bpy.types import Context, Event, Operator
 
-from . import library_cache, library_calls, library_props, messages, operators
+from . import library_cache, library_calls, library_props, messages, operators, props
 from .client import ThrixelClient
 from .client.models import Project
 from .client.validation import validate_id, validate_text
 from .library_cache import ProjectRow
+
+if TYPE_CHECKING:
+    from bpy.stub_internal.rna_enums import OperatorReturnItems
+
 
 NAME_MAX = 255
 DESCRIPTION_MAX = 2000
@@ -40,25 +44,25 @@ def _is_set(operator: Operator, name: str) -> bool:
         return False
 
 
-def _fail(operator: Operator, error: Exception) -> set[str]:
+def _fail(operator: Operator, error: Exception) -> set[OperatorReturnItems]:
     operator.report({'ERROR'}, messages.user_message(error, action=operator.bl_label))
     return {'CANCELLED'}
 
 
-class _NetworkOperator:
+class _NetworkOperator(Operator):
     @classmethod
     def poll(cls, context: Context) -> bool:
         return operators.network_ready(cls)
 
 
-class THRIXEL_OT_refresh_projects(_NetworkOperator, Operator):
+class THRIXEL_OT_refresh_projects(_NetworkOperator):
     """Fetch your projects from the service"""
 
     bl_idname = "thrixel.refresh_projects"
     bl_label = "Refresh Projects"
     bl_options = {'REGISTER', 'INTERNAL'}
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         try:
             refresh_projects()
         except Exception as error:
@@ -66,7 +70,7 @@ class THRIXEL_OT_refresh_projects(_NetworkOperator, Operator):
         return {'FINISHED'}
 
 
-class THRIXEL_OT_create_project(_NetworkOperator, Operator):
+class THRIXEL_OT_create_project(_NetworkOperator):
     """Create a project to group submissions"""
 
     bl_idname = "thrixel.create_project"
@@ -79,10 +83,10 @@ class THRIXEL_OT_create_project(_NetworkOperator, Operator):
         name="Description", description="Optional, at most 2000 characters", options={'SKIP_SAVE'}
     )
 
-    def invoke(self, context: Context, event: Event) -> set[str]:
-        return context.window_manager.invoke_props_dialog(self)
+    def invoke(self, context: Context, event: Event) -> set[OperatorReturnItems]:
+        return library_calls.window_manager(context).invoke_props_dialog(self)
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         name, description = self.name.strip(), self.project_description.strip() or None
         try:
             validate_text(name, "name", max_length=NAME_MAX, required=True)
@@ -122,7 +126,7 @@ class _ProjectOperator(_NetworkOperator):
         return project
 
 
-class THRIXEL_OT_update_project(_ProjectOperator, Operator):
+class THRIXEL_OT_update_project(_ProjectOperator):
     """Rename this project or change its description"""
 
     bl_idname = "thrixel.update_project"
@@ -134,14 +138,14 @@ class THRIXEL_OT_update_project(_ProjectOperator, Operator):
         name="Description", description="At most 2000 characters", options={'SKIP_SAVE'}
     )
 
-    def invoke(self, context: Context, event: Event) -> set[str]:
+    def invoke(self, context: Context, event: Event) -> set[OperatorReturnItems]:
         project = library_cache.get().projects.get(self.project_id)
         if project is not None:
             self.name = self.name or project.name
             self.project_description = self.project_description or project.description or ""
-        return context.window_manager.invoke_props_dialog(self)
+        return library_calls.window_manager(context).invoke_props_dialog(self)
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         project = self.checked_project()
         if project is None:
             return {'CANCELLED'}
@@ -190,17 +194,17 @@ class THRIXEL_OT_update_project(_ProjectOperator, Operator):
         return {'FINISHED'}
 
 
-class THRIXEL_OT_delete_project(_ProjectOperator, Operator):
+class THRIXEL_OT_delete_project(_ProjectOperator):
     """Delete this project for good. Its submissions stay, without a project"""
 
     bl_idname = "thrixel.delete_project"
     bl_label = "Delete Project"
     bl_options = {'REGISTER', 'INTERNAL'}
 
-    def invoke(self, context: Context, event: Event) -> set[str]:
-        return context.window_manager.invoke_confirm(self, event)
+    def invoke(self, context: Context, event: Event) -> set[OperatorReturnItems]:
+        return library_calls.window_manager(context).invoke_confirm(self, event)
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         project = self.checked_project()
         if project is None:
             return {'CANCELLED'}
@@ -212,7 +216,7 @@ class THRIXEL_OT_delete_project(_ProjectOperator, Operator):
         def deleted(_answer: dict[str, Any]) -> None:
             library_cache.get().remove_project(project_id)
             for scene in context_scenes():
-                settings = scene.thrixel.library
+                settings = props.scene_settings(scene).library
                 if settings.default_project_id == project_id:
                     settings.default_project_id = ""
                     settings.default_project_name = ""
@@ -234,14 +238,14 @@ def context_scenes() -> list[Any]:
     return list(bpy.data.scenes)
 
 
-class THRIXEL_OT_show_project(_ProjectOperator, Operator):
+class THRIXEL_OT_show_project(_ProjectOperator):
     """Fetch this project's submissions and show only them in the browser"""
 
     bl_idname = "thrixel.show_project"
     bl_label = "Show Project"
     bl_options = {'REGISTER', 'INTERNAL'}
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         project = self.checked_project()
         if project is None:
             return {'CANCELLED'}
@@ -293,7 +297,7 @@ class THRIXEL_OT_set_project_filter(Operator):
 
     project_id: StringProperty(name="Project ID", options={'SKIP_SAVE'})
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         library_props.ui_state(context).project_filter = self.project_id
         return {'FINISHED'}
 
@@ -309,8 +313,8 @@ class THRIXEL_OT_set_default_project(Operator):
         name="Project ID", description="Empty for no project", options={'SKIP_SAVE'}
     )
 
-    def execute(self, context: Context) -> set[str]:
-        settings = context.scene.thrixel.library
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
+        settings = props.context_settings(context).library
         if not self.project_id:
             settings.default_project_id = ""
             settings.default_project_name = ""

@@ -3,7 +3,7 @@
 The parent is the submission of the active object (its `thrixel_submission_id`), or the one
 selected in the submissions browser. Both kinds are job records followed by the main runner;
 their submit call waits on this machine while the active-job estimate is at the limit and
-outlasts 429 answers (see `limits`).
+outlasts 429 responses (see `limits`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import bpy
 from bpy.props import StringProperty
@@ -34,6 +35,9 @@ from . import (
 from .client import Phase2Request, Phase3Request
 from .client.validation import validate_id
 
+if TYPE_CHECKING:
+    from bpy.stub_internal.rna_enums import OperatorReturnItems
+
 log = logging.getLogger(__name__)
 
 GAP_FRACTION = 0.25
@@ -51,7 +55,7 @@ class Parent:
 
 
 def resolve_parent(context: Context, submission_id: str = "") -> Parent | None:
-    """The submission to work on: the given id, the active object's, or the browser's."""
+    """Return the submission to work on: the given id, the active object's, or the browser's."""
     cache = library_cache.get()
     if not submission_id:
         obj = context.active_object
@@ -115,7 +119,7 @@ def start_rework(
     settings = props.scene_settings(scene)
     record = settings.add_job(kind=kind, prompt=prompt, phase=phase)
     record.parent_submission_id = parent.submission_id
-    record_id = record.job_id
+    record_id: str = record.job_id
     submit = limits.gated_submit(limits.tracker(), record_id, _submitter(request))
     try:
         runtime.get().follow(
@@ -147,7 +151,7 @@ class THRIXEL_OT_refine_model(Operator):
     def poll(cls, context: Context) -> bool:
         return _parent_poll(cls, context)
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         parent = resolve_parent(context, self.submission_id)
         if parent is None:
             self.report({'ERROR'}, "Select an object imported from Thrixel first.")
@@ -194,13 +198,13 @@ class THRIXEL_OT_modify_model(Operator):
     def poll(cls, context: Context) -> bool:
         return _parent_poll(cls, context)
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         parent = resolve_parent(context, self.submission_id)
         if parent is None:
             self.report({'ERROR'}, "Select an object imported from Thrixel first.")
             return {'CANCELLED'}
         scene = props.context_scene(context)
-        change = scene.thrixel.library.modification_request.strip()
+        change = props.scene_settings(scene).library.modification_request.strip()
         if not change:
             self.report({'ERROR'}, "The change is empty. Describe the change, then press Modify.")
             return {'CANCELLED'}
@@ -228,12 +232,13 @@ def place_beside_parent(
     scene: bpy.types.Scene, record: bpy.types.PropertyGroup, glb_path: Path
 ) -> importer.ImportedModel:
     """Import the result at the cursor, then move it to the right of its parent's objects."""
-    model = results.place_at_cursor(scene, record, glb_path)
+    job = cast(props.THRIXEL_PG_job, record)
+    model = results.place_at_cursor(scene, job, glb_path)
     objects = [bpy.data.objects[name] for name in model.object_names]
     parents = [
         obj
         for obj in scene.objects
-        if obj.get(importer.PROP_SUBMISSION_ID) == record.parent_submission_id
+        if obj.get(importer.PROP_SUBMISSION_ID) == job.parent_submission_id
         and obj.name not in model.object_names
     ]
     if not parents:
@@ -242,8 +247,8 @@ def place_beside_parent(
             model.object_names,
             "The parent is not in this scene, so the result was placed at the 3D cursor.",
         )
-    view_layer = scene.view_layers[0] if bpy.context.scene != scene else bpy.context.view_layer
-    view_layer.update()
+    view_layer = bpy.context.view_layer if bpy.context.scene == scene else None
+    (view_layer or scene.view_layers[0]).update()
     parent_low, parent_high = world_bounds(parents)
     result_low, result_high = world_bounds(objects)
     gap = max(MIN_GAP, (parent_high.x - parent_low.x) * GAP_FRACTION)
@@ -279,7 +284,8 @@ def world_bounds(objects: list[bpy.types.Object]) -> tuple[Vector, Vector]:
 # Retry
 
 
-def _resubmit(scene: bpy.types.Scene, record: bpy.types.PropertyGroup) -> None:
+def _resubmit(scene: bpy.types.Scene, group: bpy.types.PropertyGroup) -> None:
+    record = cast(props.THRIXEL_PG_job, group)
     validate_id(record.parent_submission_id, "parent_submission_id")
     label = record.prompt.removeprefix("Refined ") if record.kind == "refine" else record.label
     parent = Parent(record.parent_submission_id, 0, label)

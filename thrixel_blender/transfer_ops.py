@@ -15,15 +15,19 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from bpy.types import Context, Event, Operator
 
-from . import library_cache, library_calls, library_props, messages, operators
+from . import library_cache, library_calls, library_props, messages, operators, props
 from .client import CONVERT_FORMATS, ThrixelClient
 from .client import errors as client_errors
 from .library_cache import Transfer, TransferProgress
+
+if TYPE_CHECKING:
+    from bpy.stub_internal.rna_enums import OperatorReturnItems
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +51,7 @@ class ConversionFailed(client_errors.GoneError):
 
 
 def file_stem(label: str, submission_id: str) -> str:
-    """A file name stem from the label, safe on every platform, ending with the short id."""
+    """Return a file name stem from the label, safe on every platform, ending with the short id."""
     safe = re.sub(r"[^A-Za-z0-9._ -]+", "", label).strip(" .")[:40].strip()
     safe = re.sub(r"\s+", "_", safe)
     return f"{safe}_{submission_id[:8]}" if safe else submission_id
@@ -238,8 +242,8 @@ class THRIXEL_OT_download_submission(Operator):
     def poll(cls, context: Context) -> bool:
         return operators.network_ready(cls)
 
-    def invoke(self, context: Context, event: Event) -> set[str]:
-        settings = context.scene.thrixel.library
+    def invoke(self, context: Context, event: Event) -> set[OperatorReturnItems]:
+        settings = props.context_settings(context).library
         if not self.is_property_set("format"):
             self.format = settings.download_format
         if not self.is_property_set("force"):
@@ -247,10 +251,10 @@ class THRIXEL_OT_download_submission(Operator):
         if settings.download_directory and not self.directory:
             self.directory = bpy.path.abspath(settings.download_directory)
             return self.execute(context)
-        context.window_manager.fileselect_add(self)
+        library_calls.window_manager(context).fileselect_add(self)
         return {'RUNNING_MODAL'}
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         if not _check_id(self, self.submission_id):
             return {'CANCELLED'}
         if not self.directory:
@@ -290,7 +294,7 @@ class THRIXEL_OT_dismiss_transfer(Operator):
 
     transfer_id: StringProperty(name="Transfer ID", options={'SKIP_SAVE'})
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         transfer = library_cache.get().transfers.get(self.transfer_id)
         if transfer is None or transfer.state == "running":
             return {'CANCELLED'}
@@ -321,7 +325,9 @@ def _show_in_text_editor(text: bpy.types.Text) -> None:
     for window in window_manager.windows:
         for area in window.screen.areas:
             if area.type == 'TEXT_EDITOR':
-                area.spaces.active.text = text
+                space = area.spaces.active
+                if isinstance(space, bpy.types.SpaceTextEditor):
+                    space.text = text
                 return
 
 
@@ -338,7 +344,7 @@ class THRIXEL_OT_open_script(Operator):
     def poll(cls, context: Context) -> bool:
         return operators.network_ready(cls)
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         if not _check_id(self, self.submission_id):
             return {'CANCELLED'}
         submission_id = self.submission_id
@@ -424,7 +430,7 @@ class THRIXEL_OT_load_reference_images(Operator):
     def poll(cls, context: Context) -> bool:
         return operators.network_ready(cls)
 
-    def execute(self, context: Context) -> set[str]:
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
         if not _check_id(self, self.submission_id):
             return {'CANCELLED'}
         submission_id = self.submission_id

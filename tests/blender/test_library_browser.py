@@ -54,9 +54,9 @@ def test_refresh_lists_pinned_first(library: Addon, server: LocalServer) -> None
 
     refresh(library)
 
-    rows = cache(library).visible(library.module("library_ops").current_filters(
-        bpy.context.window_manager.thrixel
-    ))
+    rows = cache(library).visible(
+        library.module("library_ops").current_filters(bpy.context.window_manager.thrixel)
+    )
     ids = [row.submission_id for row in rows]
     assert set(ids) == {first, second, third}
     assert ids[0] == first, "the pinned submission is not first"
@@ -78,10 +78,15 @@ def test_thumbnails_are_previews_not_images(library: Addon, server: LocalServer)
         assert submission_id in cache(library).thumbnails, f"no thumbnail for {submission_id}"
         # Background Blender gives every preview icon id 0, but the image itself loads.
         size = previews.preview_size(submission_id)
-        assert size is not None and size[0] > 0 and size[1] > 0, (submission_id, size)
+        assert size is not None, submission_id
+        assert size[0] > 0, (submission_id, size)
+        assert size[1] > 0, (submission_id, size)
     assert {image.name for image in bpy.data.images} == images_before
-    thumbnails = [entry for entry in server.admin.requests_log("download")
-                  if "format=thumbnail" in entry["query"]]
+    thumbnails = [
+        entry
+        for entry in server.admin.requests_log("download")
+        if "format=thumbnail" in entry["query"]
+    ]
     assert len(thumbnails) == len(ids)
 
 
@@ -96,8 +101,10 @@ def test_filters_are_sent_and_applied(library: Addon, server: LocalServer) -> No
     ui.status_filter = 'failed'
     pump_until(
         library,
-        lambda: cache(library).listed_filters is not None
-        and cache(library).listed_filters.status == "failed",
+        lambda: (
+            cache(library).listed_filters is not None
+            and cache(library).listed_filters.status == "failed"
+        ),
         what="the filtered listing",
     )
     query = last_query(server, "submissions")
@@ -110,8 +117,9 @@ def test_filters_are_sent_and_applied(library: Addon, server: LocalServer) -> No
     ui.phase_filter = '4'
     pump_until(
         library,
-        lambda: cache(library).listed_filters is not None
-        and cache(library).listed_filters.phase == 4,
+        lambda: (
+            cache(library).listed_filters is not None and cache(library).listed_filters.phase == 4
+        ),
         what="the phase listing",
     )
     # The documented list filters phases 1 to 3 only, so phase 4 is filtered here.
@@ -133,8 +141,10 @@ def test_deleted_filter_includes_deleted(library: Addon, server: LocalServer) ->
     ui.include_deleted = True
     pump_until(
         library,
-        lambda: cache(library).listed_filters is not None
-        and cache(library).listed_filters.include_deleted,
+        lambda: (
+            cache(library).listed_filters is not None
+            and cache(library).listed_filters.include_deleted
+        ),
         what="the listing with deleted submissions",
     )
     assert last_query(server, "submissions")["include_deleted"] == ["true"]
@@ -148,13 +158,13 @@ def test_import_and_find_in_scene(library: Addon, server: LocalServer) -> None:
     refresh(library)
 
     assert bpy.ops.thrixel.import_submission(submission_id=submission_id) == {'FINISHED'}
-    pump_until(library, lambda: only_job().imported or only_job().status == "failed",
-               what="the import")
+    pump_until(
+        library, lambda: only_job().imported or only_job().status == "failed", what="the import"
+    )
     record = only_job()
     assert record.status == "completed", record.message
     assert record.kind == "submission_import"
-    objects = [obj for obj in bpy.data.objects
-               if obj.get("thrixel_submission_id") == submission_id]
+    objects = [obj for obj in bpy.data.objects if obj.get("thrixel_submission_id") == submission_id]
     assert objects, "no imported object carries the submission id"
 
     for obj in bpy.context.view_layer.objects:
@@ -218,7 +228,10 @@ def test_organize_calls_change_the_server(library: Addon, server: LocalServer) -
     assert state["is_visible"] is False
     row = cache(library).submissions[submission_id]
     assert (row.nickname, row.is_pinned, row.is_archived, row.is_visible) == (
-        "Kettle", True, True, False
+        "Kettle",
+        True,
+        True,
+        False,
     )
 
     bpy.ops.thrixel.set_submission_nickname(submission_id=submission_id, nickname="")

@@ -64,8 +64,11 @@ def filled(configured: Addon) -> Iterator[Addon]:
     cache.set_submissions(rows, library_cache.Filters())
     gallery = [
         models.GalleryItem.from_json(
-            {"id": f"item-{n}", "parent_id": f"item-{(n - 1) // 3}" if n else None,
-             "name": f"Item {n}"}
+            {
+                "id": f"item-{n}",
+                "parent_id": f"item-{(n - 1) // 3}" if n else None,
+                "name": f"Item {n}",
+            }
         )
         for n in range(13)
     ]
@@ -135,9 +138,7 @@ def test_panel_draw_does_no_io(
     assert layout.calls, f"{panel_name} drew nothing"
 
 
-def test_submissions_draw_reads_cache_only(
-    filled: Addon, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_submissions_draw_reads_cache_only(filled: Addon, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = filled.module("library_cache").get()
     cache.visible(filled.module("library_ops").current_filters(bpy.context.window_manager.thrixel))
     reads_before = cache.reads

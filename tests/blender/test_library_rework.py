@@ -1,5 +1,5 @@
 """Refine and modify imported models, reference images for Generate, projects, and the
-service's limits: the local hold at the active-job limit and 429 answers turned into waits."""
+service's limits: the local hold at the active-job limit and 429 responses turned into waits."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def test_modify_sends_request_from_browser(library: Addon, server: LocalServer) 
     body = server.admin.requests_log("phase3_submit")[-1]["body"]
     assert body["modification_request"] == "make the blade glow blue"
     assert body["parent_submission_id"] == parent_id
-    # The parent is not in the scene, so the result lands at the cursor and says so.
+    # The parent is not in the scene, so the result lands at the 3D cursor, as the message says.
     assert "3D cursor" in record.message
 
 
@@ -178,7 +178,7 @@ def test_active_limit_holds_work_here(library: Addon, server: LocalServer) -> No
     refresh(library)
     bpy.context.window_manager.thrixel.selected_submission = parent_id
     tracker = library.module("limits").tracker()
-    # The listing says three jobs are active elsewhere: new work waits on this machine.
+    # The listing reports three jobs active elsewhere: new work waits on this machine.
     tracker.observe_listing([], 3)
     server.admin.clear_requests()
 
@@ -201,7 +201,9 @@ def test_limits_panel_counts_listing(library: Addon, server: LocalServer) -> Non
     usage = library.module("limits").tracker().usage()
     assert usage.last_hour == 2
     assert usage.last_day == 2
-    assert usage.limits.active == 3 and usage.limits.hourly == 10 and usage.limits.daily == 50
+    assert usage.limits.active == 3
+    assert usage.limits.hourly == 10
+    assert usage.limits.daily == 50
 
 
 def write_png(path: Path, width: int, height: int) -> None:
@@ -213,9 +215,7 @@ def write_png(path: Path, width: int, height: int) -> None:
     bpy.data.images.remove(image)
 
 
-def test_generate_sends_scaled_images(
-    library: Addon, server: LocalServer, tmp_path: Path
-) -> None:
+def test_generate_sends_scaled_images(library: Addon, server: LocalServer, tmp_path: Path) -> None:
     import base64
 
     big = tmp_path / "big.png"
@@ -231,9 +231,9 @@ def test_generate_sends_scaled_images(
     assert bpy.ops.thrixel.add_image_input(source='FILE', filepath=str(big)) == {'FINISHED'}
     assert bpy.ops.thrixel.add_image_input(source='FILE', filepath=str(small)) == {'FINISHED'}
     assert bpy.ops.thrixel.add_image_input(source='IMAGE', image_name="Painted") == {'FINISHED'}
-    assert bpy.ops.thrixel.add_image_input(
-        source='URL', url="https://images.example/cat.png"
-    ) == {'FINISHED'}
+    assert bpy.ops.thrixel.add_image_input(source='URL', url="https://images.example/cat.png") == {
+        'FINISHED'
+    }
     notes = [item.size_note for item in scene.thrixel.library.image_inputs]
     assert notes[0].startswith("3000×1500, sent at 1024×512")
     assert notes[1].startswith("200×100, ")
@@ -242,7 +242,8 @@ def test_generate_sends_scaled_images(
     assert bpy.ops.thrixel.generate_model() == {'FINISHED'}
     pump_until(library, lambda: server.admin.requests_log("phase1_submit"), what="the submit")
     body = server.admin.requests_log("phase1_submit")[-1]["body"]
-    assert "image" not in body and "task" not in body
+    assert "image" not in body
+    assert "task" not in body
     sent = body["images"]
     assert len(sent) == 4
     assert sent[3] == "https://images.example/cat.png"
@@ -294,15 +295,22 @@ def test_projects_lifecycle_and_default(library: Addon, server: LocalServer) -> 
     member = created(server, "a winged gargoyle")
     refresh(library)
     bpy.ops.thrixel.assign_submission_project(submission_id=member, project_id=project.id)
-    pump_until(library, lambda: info(server, member).get("project_id") == project.id
-               or cache(library).submissions[member].project_id == project.id,
-               what="the assignment")
+    pump_until(
+        library,
+        lambda: (
+            info(server, member).get("project_id") == project.id
+            or cache(library).submissions[member].project_id == project.id
+        ),
+        what="the assignment",
+    )
     bpy.ops.thrixel.show_project(project_id=project.id)
     settle()
     pump_until(
         library,
-        lambda: cache(library).listed_filters is not None
-        and cache(library).listed_filters.project_id == project.id,
+        lambda: (
+            cache(library).listed_filters is not None
+            and cache(library).listed_filters.project_id == project.id
+        ),
         what="the project's listing",
     )
     assert cache(library).projects[project.id].submission_ids == (member,)

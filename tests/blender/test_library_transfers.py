@@ -15,8 +15,15 @@ from typing import Any
 import bpy
 import pytest
 from conftest import Addon
-from library_support import cache, created, pump_until, refresh, reset_library, submit
-from library_support import wait_completed
+from library_support import (
+    cache,
+    created,
+    pump_until,
+    refresh,
+    reset_library,
+    submit,
+    wait_completed,
+)
 
 from server_fixture import LocalServer
 
@@ -47,9 +54,7 @@ def finish_transfer(addon: Addon) -> Any:
     return only_transfer(addon)
 
 
-def download(
-    addon: Addon, submission_id: str, fmt: str, folder: Path, **options: Any
-) -> Any:
+def download(addon: Addon, submission_id: str, fmt: str, folder: Path, **options: Any) -> Any:
     cache(addon).transfers.clear()
     result = bpy.ops.thrixel.download_submission(
         submission_id=submission_id, format=fmt, directory=str(folder), **options
@@ -237,8 +242,10 @@ def test_detailer_reference_loads(library: Addon, server: LocalServer) -> None:
     assert bpy.ops.thrixel.load_reference_images(submission_id=detail) == {'FINISHED'}
     pump_until(
         library,
-        lambda: any(image.get("thrixel_submission_id") == detail for image in bpy.data.images)
-        or f"references:{detail}" in cache(library).errors,
+        lambda: (
+            any(image.get("thrixel_submission_id") == detail for image in bpy.data.images)
+            or f"references:{detail}" in cache(library).errors
+        ),
         what="the detailer reference",
     )
     names = [image.name for image in bpy.data.images if image.get("thrixel_submission_id")]
