@@ -272,12 +272,14 @@ def resubmit(scene: bpy.types.Scene, record: props.THRIXEL_PG_job) -> None:
 
 
 def request_file(record_id: str) -> Path:
-    """Where a job's request is saved for Retry."""
+    """Return the path where a job's request is saved for Retry."""
     return uploads_dir() / f"{record_id}.json"
 
 
 def forget_request(record_id: str) -> None:
     """Delete a job's saved request and any upload left from it."""
+    # TODO: Only a placed result calls this. Removing a failed job from the list leaves its
+    # request, and an upload that never went through, in the uploads folder.
     path = request_file(record_id)
     try:
         saved = SavedRequest.read(path)

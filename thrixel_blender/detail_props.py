@@ -53,7 +53,7 @@ class THRIXEL_PG_job_source(PropertyGroup):
     )
     node_name: StringProperty(
         name="Node Name",
-        description="Name of the matching node in the model the service holds",
+        description="Name of the matching node in the model stored on the service",
     )
     matrix: FloatVectorProperty(
         name="World Matrix",

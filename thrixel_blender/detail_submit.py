@@ -124,7 +124,7 @@ class SubmitSelected:
             self._upload_id = result.submission_id
         log.info("Uploaded %s as submission %s", upload.path.name, result.submission_id)
         self._emit("uploaded", "Uploaded the selection", payload=result.submission_id)
-        # The service holds the model now; Retry uses the upload's id, not the file.
+        # The service stores the model now, so Retry uses the upload's id, not the file.
         upload.path.unlink(missing_ok=True)
         return result.submission_id
 

@@ -2,9 +2,9 @@
 
 The pump calls `place_result` on the main thread once a job's GLB is downloaded. A generated
 model goes to the 3D cursor. A detail, remesh or retexture result goes where its source
-objects are: each result object is matched to a source by the original glTF node name and
-takes the source's world matrix, and the sources are hidden (never deleted) so that
-`restore_sources` can bring them back. Other features add their kinds with `register_placer`.
+objects are. Each result object is matched to a source by the original glTF node name and
+takes the source's world matrix. The sources are hidden, never deleted, so `restore_sources`
+can bring them back. Other features add their kinds with `register_placer`.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def register_placer(kind: str, placer: Placer) -> None:
 def place_result(
     scene: bpy.types.Scene, record: props.THRIXEL_PG_job, glb_path: Path
 ) -> ImportedModel:
-    """Import the finished job's GLB into `scene` the way its kind asks for.
+    """Import the finished job's GLB into `scene` with the placer registered for its kind.
 
     Raises ImportFailed, with the scene unchanged, when the model cannot be imported.
     """

@@ -50,8 +50,8 @@ _EXPORT_OPTIONS = {
     "use_active_collection": False,
     "use_active_scene": False,
     "export_apply": True,
-    # Custom properties would carry this add-on's tags and anything else users keep on
-    # objects to the service; the node names are all the round trip needs.
+    # Custom properties stay out, because node names are enough to match the result and the
+    # properties users keep on objects should not reach the service.
     "export_extras": False,
     "export_cameras": False,
     "export_lights": False,
@@ -63,7 +63,7 @@ _EXPORT_OPTIONS = {
 
 
 class SelectionError(UserFacingError):
-    """The selection cannot be sent; the message says which object and what to do."""
+    """The selection cannot be sent; the message names the object and the fix."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class ExportedSelection:
 
 @dataclass
 class SelectionInfo:
-    """What the current selection is, for poll(), the panel and the operators."""
+    """Summary of the current selection, for poll(), the panel and the operators."""
 
     selected: list[str] = field(default_factory=list)
     usable: list[str] = field(default_factory=list)

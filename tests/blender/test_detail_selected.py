@@ -90,7 +90,8 @@ def test_restore_shows_sources_and_hides_result(detail_ready: Addon, server: Loc
     select([duck])
     detail(server)
     record = run_job(detail_ready, newest_job())
-    assert duck.hide_get() and duck.hide_render
+    assert duck.hide_get()
+    assert duck.hide_render
 
     assert bpy.ops.thrixel.restore_sources(job_id=record.job_id) == {'FINISHED'}
 

@@ -121,7 +121,7 @@ def test_retexture_regenerate_sends_image_datablock(
     assert body["image"].startswith(prefix)
     decoded = base64.b64decode(body["image"][len(prefix) :])
     assert decoded.startswith(b"\x89PNG")
-    # The PNG header holds the width and the height, big-endian, at bytes 16 to 24.
+    # The PNG header stores the width and the height, big-endian, at bytes 16 to 24.
     assert int.from_bytes(decoded[16:20], "big") == 16
     assert int.from_bytes(decoded[20:24], "big") == 8
 

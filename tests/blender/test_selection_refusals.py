@@ -1,6 +1,8 @@
-"""Selections and values that must end in a clear message with nothing sent: nothing selected,
-unsupported object types, a curve without geometry, a file over the upload limit, options out
-of range, and parents in a state the operation does not accept."""
+"""Selections and values that must end in a clear message with nothing sent.
+
+The cases: nothing selected, unsupported object types, a curve without geometry, a file over
+the upload limit, options out of range, and parents in a state the operation does not accept.
+"""
 
 from __future__ import annotations
 
@@ -203,7 +205,7 @@ def test_remesh_refuses_phase_five_and_mixed(ready: Addon, server: LocalServer) 
 
 def test_parent_in_wrong_state_sends_no_work(ready: Addon, server: LocalServer) -> None:
     upload_id = upload_file(server, fixture_path("CesiumMilkTruck.glb"))
-    # A tag that claims phase 4 for what the service holds as an upload (phase 5).
+    # A tag that claims phase 4 for what the service stores as an upload (phase 5).
     mislabelled = import_tagged(ready, upload_id, 4, "Mislabelled Truck")
     select([obj for obj in mislabelled if obj.type == 'MESH'])
     server.admin.clear_requests()

@@ -77,7 +77,7 @@ def test_second_attempt_reuses_upload(
     assert details[-1]["body"]["focus_on_node_names"] == ["Wheels"]
     assert client.get_info(upload_id).phase == 5
     assert result.submission_id != upload_id
-    # The service holds the upload, so the exported file is no longer needed.
+    # The service stores the upload, so the exported file is no longer needed.
     assert not truck_copy.exists()
 
 
