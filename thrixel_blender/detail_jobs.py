@@ -24,6 +24,7 @@ from .detail_requests import (
 )
 from .detail_submit import SavedRequest, SubmitSelected, UploadPlan
 from .importer import PROP_NODE_NAME
+from .jobs import recovery
 from .messages import UserFacingError
 from .selection_export import (
     SelectionError,
@@ -228,10 +229,20 @@ def _start(
     return record_id
 
 
-def _follow(record_id: str, saved: SavedRequest, upload_id: str | None) -> None:
+def _follow(
+    record_id: str, saved: SavedRequest, upload_id: str | None, *, adopt_since: str = ""
+) -> None:
+    known_ids = frozenset(record.submission_id for _, record in props.all_jobs())
+    submit = SubmitSelected(
+        record_id,
+        saved,
+        upload_id,
+        adopt_since=recovery.parse_timestamp(adopt_since),
+        known_ids=known_ids - {""},
+    )
     runtime.get().follow(
         record_id,
-        submit=SubmitSelected(record_id, saved, upload_id),
+        submit=submit,
         submission_id=None,
         dest_dir=tracking.results_dir(record_id),
         downloads=RESULT_DOWNLOADS,
@@ -268,7 +279,8 @@ def resubmit(scene: bpy.types.Scene, record: props.THRIXEL_PG_job) -> None:
     record.status = "submitting"
     record.progress = 0.0
     record.message = "Sending the request again"
-    _follow(record.job_id, saved, upload_id)
+    # The failed attempt may have created its submission after all: Retry takes it over.
+    _follow(record.job_id, saved, upload_id, adopt_since=record.created)
 
 
 def request_file(record_id: str) -> Path:

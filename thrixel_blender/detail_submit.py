@@ -13,13 +13,14 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from . import runtime
 from .client import DetailRequest, RemeshRequest, RetextureRequest, SubmitResult, ThrixelClient
 from .client.errors import ValidationError
-from .jobs import JobEvent
+from .jobs import JobEvent, recovery
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +85,21 @@ class SavedRequest:
 class SubmitSelected:
     """Submit function of one detail, remesh or retexture job (worker thread)."""
 
-    def __init__(self, record_id: str, saved: SavedRequest, upload_id: str | None = None) -> None:
+    def __init__(
+        self,
+        record_id: str,
+        saved: SavedRequest,
+        upload_id: str | None = None,
+        *,
+        adopt_since: datetime | None = None,
+        known_ids: frozenset[str] = frozenset(),
+    ) -> None:
         self._record_id = record_id
         self._saved = saved
+        self._adopt_since = adopt_since
+        """When an earlier attempt was sent (Retry): its submission is taken over if found."""
+        self._known_ids = known_ids
+        """Submissions the open file already follows, which are never taken over."""
         self._lock = threading.Lock()
         self._upload_id = upload_id or None
         self._next_message = 0.0
@@ -94,6 +107,17 @@ class SubmitSelected:
     def __call__(self, client: ThrixelClient, cancel: threading.Event) -> SubmitResult:
         parent_id = self._parent(client, cancel)
         body = {**self._saved.body, "parent_submission_id": parent_id}
+        # A submit that got no response may have created the job: find it, never send twice.
+        return recovery.submit_once(
+            client,
+            cancel,
+            submit=lambda: self._send(client, body),
+            matches=recovery.parameters_matcher(4, parent_id, body),
+            exclude=self._known_ids,
+            adopt_since=self._adopt_since,
+        )
+
+    def _send(self, client: ThrixelClient, body: dict[str, Any]) -> SubmitResult:
         kind = self._saved.kind
         if kind == "detail":
             return client.submit_detail(DetailRequest(**body))

@@ -54,6 +54,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.blender)
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the fault suite's table of outcomes when it ran."""
+    from fault_matrix import summary_lines
+
+    lines = summary_lines()
+    if lines:
+        terminalreporter.section("fault suite")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     global _exit_status
     _exit_status = int(exitstatus)

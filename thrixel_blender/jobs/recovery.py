@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ..client import SubmissionInfo, SubmitResult, ThrixelClient
 from ..client import errors as client_errors
@@ -77,7 +78,8 @@ def find_submitted(
         if created is None or created < earliest:
             continue
         info = client.get_info(row.submission_id, cancel=cancel)
-        if matches(info):
+        # A failed submission is never taken over: its Retry must make a new one.
+        if info.status != "failed" and matches(info):
             return SubmitResult(
                 submission_id=info.submission_id,
                 status=info.status,
@@ -131,6 +133,23 @@ def submit_once(
             raise
         log.info("The unanswered submit created submission %s", found.submission_id)
         return found
+
+
+def parameters_matcher(phase: int, parent_id: str, body: dict[str, Any]) -> Matcher:
+    """Return a matcher for a submission of `phase` on `parent_id` made from `body`.
+
+    Every field of `body` that the service echoes in the info's parameters must be equal.
+    """
+
+    def matches(info: SubmissionInfo) -> bool:
+        if info.phase != phase or info.parent_submission_id != parent_id:
+            return False
+        parameters = info.raw.get("parameters")
+        if not isinstance(parameters, dict):
+            return True
+        return all(parameters[key] == value for key, value in body.items() if key in parameters)
+
+    return matches
 
 
 def task_matcher(phase: int, task: str | None) -> Matcher:

@@ -212,6 +212,7 @@ class JobRunner:
         client = work.client
         poll_delay = POLL_INITIAL_DELAY
         last_contact = time.monotonic()
+        streamed_status: str | None = None
         while True:
             self._check(work)
             try:
@@ -219,6 +220,7 @@ class JobRunner:
                     last_contact = time.monotonic()
                     self._report_stream_event(work, submission_id, event)
                     if event.is_terminal:
+                        streamed_status = event.status
                         break
             except client_errors.CancelledError as exc:
                 raise _Stopped from exc
@@ -235,6 +237,10 @@ class JobRunner:
             except client_errors.ThrixelError as exc:
                 if not exc.transient:
                     raise
+                if streamed_status == "completed":
+                    # The stream already reported the end, and /info only confirms it.
+                    log.info("Using the streamed status of %s: %s", submission_id, exc.message)
+                    return streamed_status
                 if time.monotonic() - last_contact > FOLLOW_GIVE_UP_SECONDS:
                     raise
                 self._emit_for(work, "message", message=f"{exc.message}; trying again")
