@@ -118,8 +118,8 @@ def _resume(record: props.THRIXEL_PG_job) -> None:
     if not record.submission_id:
         record.status = "failed"
         record.message = (
-            "The file was saved before the service confirmed this job, so it cannot be "
-            "followed. Generate the model again."
+            "The file was saved before the service confirmed this job, so there is no "
+            "submission to follow. Press Retry to send the request again."
         )
         return
     try:
@@ -128,7 +128,7 @@ def _resume(record: props.THRIXEL_PG_job) -> None:
         record.status = "failed"
         record.message = (
             f"The saved submission id \"{record.submission_id}\" is not a valid id, so the job "
-            "cannot be followed. Generate the model again."
+            "cannot be followed. Press Retry to send the request again."
         )
     except Exception:
         log.exception("Could not resume job %s", record.job_id)

@@ -93,7 +93,7 @@ def test_job_saved_before_submission_fails(configured: Addon, tmp_path: Path) ->
     bpy.ops.wm.open_mainfile(filepath=str(saved))
     record = only_job()
     assert record.status == "failed"
-    assert "Generate the model again" in record.message
+    assert "Press Retry" in record.message
 
 
 def _remote_status(server: LocalServer, submission_id: str) -> str:
