@@ -50,7 +50,9 @@ def importable_extensions() -> frozenset[str]:
     Draco is left out when the importer's Draco library is missing, as in the 4.2 `bpy` wheel.
     """
     try:
-        from io_scene_gltf2.io.imp.gltf2_io_gltf import glTFImporter
+        from io_scene_gltf2.io.imp.gltf2_io_gltf import (  # type: ignore[import-not-found]
+            glTFImporter,
+        )
 
         probe = glTFImporter("", {"import_user_extensions": []})
         # The importer attaches console handlers to its logger; flush() detaches them again.
@@ -66,10 +68,12 @@ def importable_extensions() -> frozenset[str]:
 
 def _draco_available() -> bool:
     try:
-        from io_scene_gltf2.io.com.draco import dll_exists
+        from io_scene_gltf2.io.com.draco import dll_exists  # type: ignore[import-not-found]
     except ImportError:
         try:
-            from io_scene_gltf2.io.com.gltf2_io_draco_compression_extension import dll_exists
+            from io_scene_gltf2.io.com.gltf2_io_draco_compression_extension import (  # type: ignore[import-not-found]
+                dll_exists,
+            )
         except ImportError:
             return False
     try:

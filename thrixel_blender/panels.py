@@ -100,9 +100,9 @@ def draw_job(layout: UILayout, context: Context, record: props.THRIXEL_PG_job) -
         buttons.operator("thrixel.cancel_job", text="Cancel", icon='X').job_id = record.job_id
         return
     if record.status == "ready":
-        buttons.operator("thrixel.import_result", text="Import", icon='IMPORT').job_id = (
-            record.job_id
-        )
+        buttons.operator(
+            "thrixel.import_result", text="Import", icon='IMPORT'
+        ).job_id = record.job_id
     if record.status in ("failed", "cancelled"):
         buttons.operator(
             "thrixel.retry_job", text="Retry", icon='FILE_REFRESH'

@@ -78,7 +78,9 @@ GLB_FAULTS = (
     Fault("redirect-other-host", "redirect", {"target_host": "127.0.0.2"}),
 )
 FILE_FAULTS = (Fault("redirect-other-host", "redirect", {"target_host": "127.0.0.2"}),)
-LATE_RESPONSE_FAULTS = (Fault("response-after-timeout", "slow_response", {"seconds": SLOW_SECONDS}),)
+LATE_RESPONSE_FAULTS = (
+    Fault("response-after-timeout", "slow_response", {"seconds": SLOW_SECONDS}),
+)
 FAULT_GROUPS = {
     "request": REQUEST_FAULTS,
     "stream": STREAM_FAULTS,
@@ -183,7 +185,9 @@ class RecordKind(JobKind):
         made = submissions(self.server, self.phase)
         if len(made) != 1:
             problems.append(f"{len(made)} phase {self.phase} submissions on the server")
-        ours = [obj for obj in tagged_objects() if obj["thrixel_submission_id"] == record.submission_id]
+        ours = [
+            obj for obj in tagged_objects() if obj["thrixel_submission_id"] == record.submission_id
+        ]
         in_collection = set(bpy.data.collections[record.collection_name].all_objects)
         if not ours or set(ours) != in_collection:
             problems.append("the model is not in the scene exactly once")
@@ -228,9 +232,7 @@ class DetailKind(RecordKind):
         before = {obj.session_uid for obj in bpy.data.objects}
         bpy.ops.import_scene.gltf(filepath=str(fixture_path("Duck.glb")))
         duck = next(
-            obj
-            for obj in bpy.data.objects
-            if obj.session_uid not in before and obj.type == 'MESH'
+            obj for obj in bpy.data.objects if obj.session_uid not in before and obj.type == 'MESH'
         )
         select([duck])
         self.ids_before = id_counts()
@@ -351,10 +353,19 @@ class DownloadKind(FileKind):
 class ConversionKind(FileKind):
     name = "conversion"
     format = "fbx"
-    targets = {"request": ("convert", "convert_status", "convert_download"), "file": ("convert_download",)}
+    targets = {
+        "request": ("convert", "convert_status", "convert_download"),
+        "file": ("convert_download",),
+    }
 
 
-KINDS: tuple[type[JobKind], ...] = (GenerateKind, DetailKind, ListingKind, DownloadKind, ConversionKind)
+KINDS: tuple[type[JobKind], ...] = (
+    GenerateKind,
+    DetailKind,
+    ListingKind,
+    DownloadKind,
+    ConversionKind,
+)
 
 
 def _cases() -> Iterator[Any]:
@@ -492,5 +503,3 @@ def test_fault(
         outcome, detail = OTHER, f"{type(error).__name__}: {error}"
     record(Outcome(kind.name, fault.name, route, outcome, detail))
     assert outcome != OTHER, detail
-
-

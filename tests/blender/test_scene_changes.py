@@ -82,9 +82,7 @@ def test_result_waits_for_object_mode(
     bpy.context.scene.thrixel.prompt = PROMPT
 
     assert bpy.ops.thrixel.generate_model() == {'FINISHED'}
-    pump_until(
-        configured, lambda: "Object Mode" in only_job().message, what="the import to wait"
-    )
+    pump_until(configured, lambda: "Object Mode" in only_job().message, what="the import to wait")
     for _ in range(SETTLE_PUMPS):
         configured.module("pump").pump()
 
@@ -116,9 +114,7 @@ def test_file_closed_while_import_waits(configured: Addon, server: LocalServer) 
     bpy.ops.object.mode_set(mode='EDIT')
     bpy.context.scene.thrixel.prompt = PROMPT
     assert bpy.ops.thrixel.generate_model() == {'FINISHED'}
-    pump_until(
-        configured, lambda: "Object Mode" in only_job().message, what="the import to wait"
-    )
+    pump_until(configured, lambda: "Object Mode" in only_job().message, what="the import to wait")
 
     bpy.ops.wm.read_homefile(use_empty=True)
     before = id_counts()
@@ -255,9 +251,7 @@ def test_detail_source_deleted_midway(configured: Addon, server: LocalServer) ->
 # The file closed, reverted or replaced mid-job
 
 
-def test_reverted_file_follows_once(
-    configured: Addon, server: LocalServer, tmp_path: Path
-) -> None:
+def test_reverted_file_follows_once(configured: Addon, server: LocalServer, tmp_path: Path) -> None:
     start_held_job(configured, server, PROMPT)
     saved = tmp_path / "reverted.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(saved))
@@ -337,9 +331,7 @@ def test_disable_while_import_waits(configured: Addon, server: LocalServer) -> N
     bpy.ops.object.mode_set(mode='EDIT')
     bpy.context.scene.thrixel.prompt = PROMPT
     assert bpy.ops.thrixel.generate_model() == {'FINISHED'}
-    pump_until(
-        configured, lambda: "Object Mode" in only_job().message, what="the import to wait"
-    )
+    pump_until(configured, lambda: "Object Mode" in only_job().message, what="the import to wait")
 
     disable(configured.module_name)
     bpy.ops.object.mode_set(mode='OBJECT')
