@@ -1,74 +1,17 @@
-"""Thrixel for Blender: generate 3D models from a prompt inside Blender.
+"""Thrixel for Blender: generate, refine, detail and retexture 3D models inside Blender.
 
-This module only registers and unregisters; see the submodules for the work.
+The Blender glue is imported only when Blender enables the add-on, so the bpy-free layers
+(`client`, `jobs`) import in plain Python too. See `addon` for what registration does.
 """
-
-from __future__ import annotations
-
-import bpy
-
-from . import (
-    detail_ops,
-    detail_props,
-    gallery,
-    image_inputs,
-    library_ops,
-    library_props,
-    library_pump,
-    logs,
-    operators,
-    panels,
-    panels_library,
-    panels_selected,
-    preferences,
-    project_ops,
-    props,
-    pump,
-    refine_ops,
-    runtime,
-    tracking,
-    transfer_ops,
-)
-
-_CLASSES = (
-    *preferences.classes,
-    *detail_props.classes,
-    *library_props.classes,
-    *props.classes,
-    *operators.classes,
-    *detail_ops.classes,
-    *panels.classes,
-    *panels_selected.classes,
-    *image_inputs.classes,
-    *refine_ops.classes,
-    *library_ops.classes,
-    *project_ops.classes,
-    *transfer_ops.classes,
-    *gallery.classes,
-    *panels_library.classes,
-)
 
 
 def register() -> None:
-    logs.install(__package__)
-    # Preferences come first so that everything after them can read the settings.
-    for cls in _CLASSES:
-        bpy.utils.register_class(cls)
-    props.register()
-    library_props.register()
-    tracking.register()
-    # Records of a file opened before the add-on was enabled are picked up by the pump.
-    runtime.get().resume_pending = True
-    pump.register()
+    from . import addon
+
+    addon.register()
 
 
 def unregister() -> None:
-    pump.unregister()
-    tracking.unregister()
-    runtime.shutdown()
-    library_pump.shutdown()
-    library_props.unregister()
-    props.unregister()
-    for cls in reversed(_CLASSES):
-        bpy.utils.unregister_class(cls)
-    logs.uninstall()
+    from . import addon
+
+    addon.unregister()

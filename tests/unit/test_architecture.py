@@ -69,10 +69,10 @@ BLENDER_BUNDLED = frozenset(
     {"requests", "urllib3", "idna", "certifi", "charset_normalizer", "numpy", "zstandard"}
 )
 
-# Runs in a fresh interpreter: blocks every Blender module, then imports each core module. The
-# package's own __init__.py is the Blender glue, so an empty stand-in package takes its place.
+# Runs in a fresh interpreter: blocks every Blender module, then imports the package root and
+# each core module, as plain Python would.
 IMPORT_PROBE = r"""
-import importlib, importlib.abc, json, sys, types
+import importlib, importlib.abc, json, sys
 from pathlib import Path
 
 repo, modules, blocked = Path(sys.argv[1]), json.loads(sys.argv[2]), set(json.loads(sys.argv[3]))
@@ -103,9 +103,7 @@ try:
 except ImportError:
     blocker_works = True
 
-stand_in = types.ModuleType("thrixel_blender")
-stand_in.__path__ = [str(repo / "thrixel_blender")]
-sys.modules["thrixel_blender"] = stand_in
+sys.path.insert(0, str(repo))
 
 failures, imported = {}, []
 for name in modules:
@@ -227,7 +225,7 @@ def test_core_layers_exist() -> None:
 
 
 def test_core_imports_with_bpy_blocked() -> None:
-    modules = [module_name(path) for path in core_files()]
+    modules = [PACKAGE, *(module_name(path) for path in core_files())]
     result = subprocess.run(
         [
             sys.executable,
