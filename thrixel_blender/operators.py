@@ -10,6 +10,8 @@ from bpy.types import Context, Operator
 
 from . import image_inputs, messages, online, preferences, props, results, runtime, tracking
 from .client import Phase1Request, ThrixelClient
+from .client.errors import ValidationError
+from .client.validation import validate_id
 
 if TYPE_CHECKING:
     from bpy.stub_internal.rna_enums import OperatorReturnItems
@@ -126,7 +128,7 @@ class THRIXEL_OT_retry_job(Operator):
         return {'FINISHED'}
 
     def _retry(self, context: Context, record: props.THRIXEL_PG_job) -> None:
-        if record.submission_id and record.remote_status != "failed":
+        if _valid_id(record.submission_id) and record.remote_status != "failed":
             # The submission exists and did not fail on the service: only following it, the
             # download or the import failed here, and sending it again would duplicate it.
             tracking.follow_submission(record)
@@ -229,6 +231,15 @@ def _check_key(client: ThrixelClient) -> str:
     """Send one authenticated request; runs on the check's worker thread."""
     client.list_submissions(limit=1)
     return f"Connected to {client.config.host}; the API key is accepted."
+
+
+def _valid_id(value: str) -> bool:
+    """Whether `value` is a usable id; a damaged id saved in a file is not, so Retry resends."""
+    try:
+        validate_id(value, "submission_id")
+    except ValidationError:
+        return False
+    return True
 
 
 def _shorten(text: str, limit: int = 40) -> str:

@@ -38,7 +38,7 @@ from server_fixture import LocalServer
 READ_TIMEOUT = 1.0
 """Read timeout of ordinary requests during the suite (the add-on's default is 30 s)."""
 SLOW_SECONDS = 2.5
-"""How long a `slow` fault holds a request: past READ_TIMEOUT."""
+"""How long a `slow` fault delays a request: longer than READ_TIMEOUT."""
 STREAM_SILENCE_SECONDS = 3.0
 JOB_TIMEOUT_SECONDS = 45.0
 PROMPT = "a small stone gargoyle holding a lantern"
@@ -182,9 +182,9 @@ class RecordKind(JobKind):
     def problems_when_done(self) -> list[str]:
         problems = []
         record = self.record()
-        made = submissions(self.server, self.phase)
-        if len(made) != 1:
-            problems.append(f"{len(made)} phase {self.phase} submissions on the server")
+        created_here = submissions(self.server, self.phase)
+        if len(created_here) != 1:
+            problems.append(f"{len(created_here)} phase {self.phase} submissions on the server")
         ours = [
             obj for obj in tagged_objects() if obj["thrixel_submission_id"] == record.submission_id
         ]

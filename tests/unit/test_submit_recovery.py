@@ -52,7 +52,7 @@ def submit_once(
 
 
 def created_submissions(server: LocalServer) -> list[dict]:
-    """Submit requests the server answered, so each created one submission."""
+    """Submit requests that got a 200 response, so each created one submission."""
     return [entry for entry in server.admin.requests_log("phase1_submit") if entry["status"] == 200]
 
 
@@ -79,7 +79,7 @@ def test_timed_out_submit_is_found(
     client: ThrixelClient, server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_http, "READ_TIMEOUT", 0.5)
-    # The server creates the submission but answers after the client's read timeout.
+    # The server creates the submission but responds after the client's read timeout.
     server.admin.add_fault("phase1_submit", "slow_response", seconds=1.5)
     submission_id = submit_once(client)
 
