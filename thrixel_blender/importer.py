@@ -99,7 +99,10 @@ def _import_stamped(
     view_layer = _view_layer_of(scene)
     snapshot = _snapshot_ids()
     selection = _SelectionState.capture(view_layer)
-    previous_active = view_layer.active_layer_collection
+    active_layer = view_layer.active_layer_collection
+    previous_active = None
+    if active_layer != view_layer.layer_collection:
+        previous_active = active_layer.collection.name
     try:
         collection = bpy.data.collections.new(name or DEFAULT_COLLECTION_NAME)
         scene.collection.children.link(collection)
@@ -114,10 +117,14 @@ def _import_stamped(
         _move_to_cursor(new_objects, collection, scene.cursor.location)
     except Exception as error:
         _remove_new_ids(snapshot)
+        # The view layers still list the removed objects until they are synced again, and
+        # reading such an entry crashes Blender 4.2. Sync first, then restore by name.
+        for layer in scene.view_layers:
+            layer.update()
         selection.restore(view_layer)
-        raise ImportFailed(_failure_message(name, error)) from None
-    finally:
         _restore_active_collection(view_layer, previous_active)
+        raise ImportFailed(_failure_message(name, error)) from None
+    _restore_active_collection(view_layer, previous_active)
 
     log.info("Imported %d objects into collection %r", len(new_objects), collection.name)
     return ImportedModel(collection.name, [obj.name for obj in new_objects])
@@ -274,9 +281,15 @@ class _SelectionState:
         return cls(selected, active.name if active is not None else None)
 
     def restore(self, view_layer: bpy.types.ViewLayer) -> None:
+        """Select the captured objects again; call only on a view layer synced since removal."""
+        selected = set(self.selected)
         for obj in view_layer.objects:
-            obj.select_set(obj.name in self.selected, view_layer=view_layer)
-        view_layer.objects.active = view_layer.objects.get(self.active) if self.active else None
+            if obj is not None:
+                obj.select_set(obj.name in selected, view_layer=view_layer)
+        active = bpy.data.objects.get(self.active) if self.active else None
+        if active is not None and view_layer.objects.get(active.name) is None:
+            active = None
+        view_layer.objects.active = active
 
 
 def _view_layer_of(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
@@ -298,11 +311,16 @@ def _layer_collection_of(
 
 
 def _restore_active_collection(
-    view_layer: bpy.types.ViewLayer, previous: bpy.types.LayerCollection | None
+    view_layer: bpy.types.ViewLayer, collection_name: str | None
 ) -> None:
-    try:
-        if previous is not None:
-            view_layer.active_layer_collection = previous
-    except (ReferenceError, TypeError):
-        # The previous active collection was removed with the failed import's leftovers.
-        view_layer.active_layer_collection = view_layer.layer_collection
+    """Make the collection named `collection_name` active again, else the scene's own.
+
+    Looked up by name in the current tree, because a layer collection captured before the
+    import may have been freed with the failed import's leftovers.
+    """
+    root = view_layer.layer_collection
+    found = None
+    collection = bpy.data.collections.get(collection_name) if collection_name else None
+    if collection is not None:
+        found = _layer_collection_of(root, collection)
+    view_layer.active_layer_collection = found if found is not None else root

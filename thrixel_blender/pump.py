@@ -62,11 +62,44 @@ def drain(budget: float = TIME_BUDGET_SECONDS) -> int:
         except queue.Empty:
             break
         applied += 1
-        if _apply_event(state, event):
+        if _apply_event_safely(state, event):
             break
     if applied:
         tag_redraw('VIEW_3D')
     return applied
+
+
+def _apply_event_safely(state: runtime.Runtime, event: JobEvent) -> bool:
+    """Apply one event; a failure fails its record instead of leaving the job stuck.
+
+    An event that raises is consumed, so the record would otherwise keep its old status with
+    no run behind it, and Retry would refuse it as still running.
+    """
+    try:
+        return _apply_event(state, event)
+    except Exception as error:
+        # user_message logs an unexpected error with its traceback.
+        action = "Importing the model" if event.kind == "completed" else "Updating the job"
+        message = messages.user_message(error, action=action)
+        log.warning("Applying a %s event of run %s failed: %s", event.kind, event.job_id, error)
+        _fail_run(state, event.job_id, message)
+        return event.kind == "completed"
+
+
+def _fail_run(state: runtime.Runtime, run_id: str, message: str) -> None:
+    """Stop run `run_id` and mark its record failed with `message`, so Retry is offered."""
+    record_id = state.record_of_run(run_id)
+    state.runner.cancel(run_id)
+    state.forget_run(run_id)
+    found = props.find_job(record_id) if record_id is not None else None
+    if found is None:
+        return
+    _scene, record = found
+    if record.imported:
+        # The model is in the scene; failing the record would offer a second import.
+        return
+    record.status = "failed"
+    record.message = message
 
 
 def _apply_event(state: runtime.Runtime, event: JobEvent) -> bool:
@@ -143,7 +176,7 @@ def _import_deferred(state: runtime.Runtime) -> bool:
         return False
     run_id = next(iter(state.deferred_imports))
     event = state.deferred_imports.pop(run_id)
-    _apply_event(state, event)
+    _apply_event_safely(state, event)
     return True
 
 

@@ -25,6 +25,7 @@ def scene_state() -> dict[str, object]:
         "selected": sorted(obj.name for obj in view_layer.objects if obj.select_get()),
         "active": view_layer.objects.active.name if view_layer.objects.active else None,
         "active_collection": view_layer.active_layer_collection.name,
+        "mode": bpy.context.mode,
     }
 
 
@@ -74,6 +75,20 @@ def half_importable_glb(destination: Path) -> Path:
     return destination
 
 
+def broken_animation_glb(destination: Path) -> Path:
+    """A skinned Fox whose last animation reads past its buffer.
+
+    Blender's importer has created the armature, the skinned mesh and the bone shape helper
+    by the time it fails on the animation, so the selection points at objects the clean-up
+    removes.
+    """
+    document, tail = split_glb(fixture_glb("Fox.glb").read_bytes())
+    accessor = document["animations"][-1]["samplers"][0]["output"]
+    document["accessors"][accessor]["count"] = 10**7
+    destination.write_bytes(pack_glb(document, tail))
+    return destination
+
+
 def unreadable_json_glb(destination: Path) -> Path:
     """A GLB with a valid header and length whose JSON chunk is garbage."""
     data = bytearray(fixture_glb("Duck.glb").read_bytes())
@@ -117,10 +132,11 @@ def test_corrupt_download_fails_job(configured: Addon, server: LocalServer) -> N
     ("make_glb", "reason"),
     [
         (half_importable_glb, "buffer is smaller than requested size"),
+        (broken_animation_glb, "buffer is smaller than requested size"),
         (unreadable_json_glb, "damaged"),
         (meshopt_glb, "EXT_meshopt_compression"),
     ],
-    ids=["half-importable", "unreadable-json", "meshopt-required"],
+    ids=["half-importable", "broken-animation", "unreadable-json", "meshopt-required"],
 )
 def test_failed_import_leaves_scene_unchanged(
     configured: Addon,
