@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
+import socket
 import ssl
 import subprocess
 import threading
@@ -157,3 +159,49 @@ def test_key_never_reaches_log_or_errors(
     assert marker not in caplog.text
     assert not any(marker in text for text in seen_errors)
     assert marker not in repr(config)
+
+
+# ---------------------------------------------------------------------------
+# Proxies
+
+
+@pytest.fixture
+def recording_proxy() -> Iterator[tuple[str, list[str]]]:
+    """A proxy on 127.0.0.1 that records each request line and refuses to forward anything."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    lines: list[str] = []
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                with connection:
+                    request = connection.recv(4096).decode("latin-1")
+                    lines.append(request.split("\r\n", 1)[0])
+                    connection.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", lines
+    finally:
+        listener.close()
+        thread.join(timeout=5)
+
+
+def test_proxy_variable_carries_remote_hosts(
+    recording_proxy: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The proxy never forwards, and the .invalid name cannot resolve, so nothing leaves
+    # this machine; the request line shows the client went through the proxy.
+    proxy_url, lines = recording_proxy
+    monkeypatch.setenv("HTTPS_PROXY", proxy_url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    config = ClientConfig(base_url="https://api.thrixel.invalid/api/v1", retry=FAST_RETRIES)
+    with ThrixelClient(config) as client, pytest.raises(errors.ThrixelConnectionError) as caught:
+        client.get_info(SUBMISSION_ID)
+    assert lines
+    assert lines[0].startswith("CONNECT api.thrixel.invalid:443")
+    assert "proxy" in caught.value.message.lower()
