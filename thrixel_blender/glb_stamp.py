@@ -23,14 +23,17 @@ _CHUNK_HEADER = struct.Struct("<II")
 _JSON_CHUNK = 0x4E4F534A
 
 
-def write_stamped_copy(source: Path, destination: Path) -> dict[str, Any]:
+def write_stamped_copy(
+    source: Path, destination: Path, *, label: str | None = None
+) -> dict[str, Any]:
     """Write a copy of `source` whose nodes carry their index in `extras`.
 
-    Returns the original glTF document (JSON chunk). Raises `InvalidGLBError` when `source` is
-    not a complete GLB. A node whose `extras` is a JSON value other than an object cannot take
-    a key without losing that value, so it stays unstamped and callers match it by name.
+    Returns the original glTF document (JSON chunk). Raises `InvalidGLBError`, naming the file
+    as `label` (default: its name), when `source` is not a complete GLB. A node whose `extras`
+    is a JSON value other than an object cannot take a key without losing that value, so it
+    stays unstamped and callers match it by name.
     """
-    document = read_glb_json(source)
+    document = read_glb_json(source, label=label)
     stamped = json.loads(json.dumps(document))
     for index, node in enumerate(stamped.get("nodes") or []):
         if not isinstance(node, dict):

@@ -55,11 +55,12 @@ def import_glb(
     """
     stamped = path.with_name(path.stem + ".stamped.glb")
     try:
-        document = write_stamped_copy(path, stamped)
+        # "the file" keeps the message free of the download's own file name.
+        document = write_stamped_copy(path, stamped, label="the file")
     except InvalidGLBError as error:
         raise ImportFailed(
-            f"The downloaded model for \"{name}\" is damaged ({error.message}). "
-            "Retry the job to download it again."
+            f"The downloaded model for \"{name}\" is damaged: {error.message}. Nothing was "
+            "added; press Retry to download it again."
         ) from None
     except OSError as error:
         raise ImportFailed(
@@ -101,7 +102,7 @@ def _import_stamped(
     selection = _SelectionState.capture(view_layer)
     active_layer = view_layer.active_layer_collection
     previous_active = None
-    if active_layer != view_layer.layer_collection:
+    if active_layer is not None and active_layer != view_layer.layer_collection:
         previous_active = active_layer.collection.name
     try:
         collection = bpy.data.collections.new(name or DEFAULT_COLLECTION_NAME)

@@ -220,8 +220,7 @@ def gated_submit(tracker: UsageTracker, key: str, submit: SubmitFunction) -> Sub
         finally:
             tracker.release(key)
         raise client_errors.RateLimitedError(
-            f"The service rejected the request {RATE_LIMIT_ATTEMPTS} times for its rate limit. "
-            "Wait a while, then press Retry"
+            f"The service rejected the request {RATE_LIMIT_ATTEMPTS} times for its rate limit"
         )
 
     return run

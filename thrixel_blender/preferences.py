@@ -103,6 +103,13 @@ def api_key() -> str:
     return preferences.api_key.strip() if preferences is not None else ""
 
 
+def key_source() -> str:
+    """Name where the key that is sent comes from, for messages about a missing or bad key."""
+    if os.environ.get(API_KEY_ENV, "").strip():
+        return f"the {API_KEY_ENV} environment variable"
+    return f"the add-on preferences ({PREFERENCES_PATH})"
+
+
 def base_url_problem(url: str) -> str | None:
     """Return what is wrong with `url` as a base URL, or None when it is usable."""
     try:
@@ -134,7 +141,12 @@ def client_config() -> ClientConfig:
     key = api_key()
     logs.remember_secret(key)
     ca_bundle = bpy.path.abspath(preferences.ca_bundle) if preferences.ca_bundle else None
-    return ClientConfig(base_url=preferences.base_url, api_key=key, ca_bundle=ca_bundle)
+    return ClientConfig(
+        base_url=preferences.base_url,
+        api_key=key,
+        ca_bundle=ca_bundle,
+        key_source=key_source(),
+    )
 
 
 classes = (THRIXEL_AddonPreferences,)

@@ -80,7 +80,7 @@ def _apply_event_safely(state: runtime.Runtime, event: JobEvent) -> bool:
     except Exception as error:
         # user_message logs an unexpected error with its traceback.
         action = "Importing the model" if event.kind == "completed" else "Updating the job"
-        message = messages.user_message(error, action=action)
+        message = messages.user_message(error, action=action, in_job=True)
         log.warning("Applying a %s event of run %s failed: %s", event.kind, event.job_id, error)
         _fail_run(state, event.job_id, message)
         return event.kind == "completed"
@@ -217,11 +217,12 @@ def _apply_message(record: props.THRIXEL_PG_job, event: JobEvent) -> None:
 def _apply_failed(record: props.THRIXEL_PG_job, event: JobEvent) -> None:
     record.status = "failed"
     if event.error is not None:
-        record.message = messages.user_message(event.error, action="Following the job")
+        record.message = messages.user_message(event.error, action="Following the job", in_job=True)
     else:
         record.message = messages.user_message(
             messages.UserFacingError(event.message or "The job failed without a reason."),
             action="Following the job",
+            in_job=True,
         )
     log.warning("Job %s failed: %s", record.job_id, record.message)
 
@@ -272,7 +273,7 @@ def _import_result(scene: bpy.types.Scene, record: props.THRIXEL_PG_job, event: 
     except Exception as error:
         # A bug in a placer must fail the job with a Retry, not leave it downloading forever.
         record.status = "failed"
-        record.message = messages.user_message(error, action="Importing the model")
+        record.message = messages.user_message(error, action="Importing the model", in_job=True)
         return
     record.status = "completed"
     record.imported = True

@@ -251,7 +251,7 @@ def test_nickname_too_long_is_rejected(library: Addon, server: LocalServer) -> N
     submission_id = created(server, "a felt hat")
     refresh(library)
     server.admin.clear_requests()
-    with pytest.raises(RuntimeError, match="Nickname is 256 characters long"):
+    with pytest.raises(RuntimeError, match="The nickname is 256 characters long"):
         bpy.ops.thrixel.set_submission_nickname(submission_id=submission_id, nickname="x" * 256)
     assert server.admin.requests_log("nickname") == []
 

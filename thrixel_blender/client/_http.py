@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 
@@ -70,22 +71,44 @@ def backoff_delay(attempt: int, policy: RetryPolicy) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
-def error_from_response(route: Route, response: requests.Response) -> errors.ThrixelError:
-    """Map an error response to the client's error class, with the service's own words."""
+API_PATH_SUFFIX = "/api/v1"
+"""How the documented base URL ends; named when a response shows the base URL is wrong."""
+
+
+def error_from_response(
+    route: Route, response: requests.Response, *, key_source: str = ""
+) -> errors.ThrixelError:
+    """Map an error response to the client's error class, with the service's own words.
+
+    `key_source` names where the API key came from, for the message of a 401.
+    """
     status = response.status_code
     request_id = response.headers.get("X-Request-ID")
     body = response.text[:2000] if response.content is not None else ""
     detail, field = _read_error_body(response)
     reason = detail or f"HTTP {status}"
     fields: dict[str, Any] = {"status": status, "request_id": request_id, "body": body}
+    if response.is_redirect:
+        return _redirect_error(route, response, fields)
     if status in (400, 422):
-        where = f" ({field})" if field else ""
+        if field:
+            return errors.ValidationError(
+                f"The service rejected {field}: {reason}",
+                field=field,
+                fix=f"Fix {field} and try again",
+                **fields,
+            )
         return errors.ValidationError(
-            f"The service rejected the request{where}: {reason}", field=field, **fields
+            f"The service rejected the request to {route.operation}: {reason}",
+            fix="Check the values you entered and try again",
+            **fields,
         )
     if status == 401:
+        source = key_source or "the client settings"
         return errors.AuthError(
-            "The API key is missing or invalid: check it in the add-on preferences", **fields
+            f"The service rejected the API key from {source}: {reason.rstrip('.')}",
+            fix=f"Check the key in {source}",
+            **fields,
         )
     if status == 403:
         return errors.ForbiddenError(f"This API key may not {route.operation}: {reason}", **fields)
@@ -94,6 +117,15 @@ def error_from_response(route: Route, response: requests.Response) -> errors.Thr
             return errors.NotFoundError(
                 f"The service does not offer {route.method} {route.path} to {route.operation} "
                 f"(HTTP {status}): {reason}",
+                fix="The add-on's reading of this call may be out of date: check for an update",
+                **fields,
+            )
+        if status == 405 or not _is_service_error(response):
+            status_line = f"HTTP {status} {response.reason or ''}".strip()
+            return errors.BaseURLError(
+                f"Could not {route.operation}: {_shown_url(response.url)} is not an address of "
+                f"the Thrixel API ({status_line})",
+                fix=f"Check the base URL: it normally ends in {API_PATH_SUFFIX}",
                 **fields,
             )
         return errors.NotFoundError(f"Could not {route.operation}: {reason}", **fields)
@@ -119,6 +151,52 @@ def error_from_response(route: Route, response: requests.Response) -> errors.Thr
     return errors.InvalidResponseError(
         f"Unexpected response to {route.operation} (HTTP {status}): {reason}", **fields
     )
+
+
+def _redirect_error(
+    route: Route, response: requests.Response, fields: dict[str, Any]
+) -> errors.BaseURLError:
+    """Explain a redirect of a call that `send` does not follow (any call but a GET)."""
+    location = response.headers.get("Location", "")
+    target = _shown_url(urljoin(response.url, location)) if location else "another address"
+    return errors.BaseURLError(
+        f"The service redirected the request to {route.operation} to {target} "
+        f"(HTTP {response.status_code}), so the base URL is probably wrong",
+        fix=(
+            "Check the base URL: use https:// rather than http:// for a remote service, "
+            f"and make sure it ends in {API_PATH_SUFFIX}"
+        ),
+        **fields,
+    )
+
+
+def _is_service_error(response: requests.Response) -> bool:
+    """Whether an error body is the service's own JSON error rather than a generic one.
+
+    A web server, a proxy or a framework that matched no route returns a page or a detail
+    that only repeats the status line ("Not Found"). The service's own 404 for an
+    unknown id names what it did not find.
+    """
+    try:
+        data = response.json()
+    except ValueError:
+        return False
+    if not isinstance(data, Mapping):
+        return False
+    for key in ("detail", "error", "message"):
+        text = data.get(key)
+        if isinstance(text, str) and text.strip():
+            generic = {"not found", (response.reason or "").lower()}
+            return text.strip().rstrip(".").lower() not in generic
+        if key == "detail" and isinstance(text, list):
+            return True
+    return False
+
+
+def _shown_url(url: str) -> str:
+    """Return `url` without its query and fragment, which may carry tokens."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 def _read_error_body(response: requests.Response) -> tuple[str, str | None]:
@@ -205,6 +283,7 @@ def send(
     cancel: threading.Event | None = None,
     stream: bool = False,
     read_timeout: float | None = None,
+    key_source: str = "",
     **kwargs: Any,
 ) -> requests.Response:
     """Send one call with retries and return a successful response.
@@ -212,7 +291,9 @@ def send(
     Idempotent routes retry on connection failures, timeouts, 5xx and 429. Other routes retry
     only when the request never left the machine. A 429 with a `Retry-After` longer than
     `policy.max_delay` is raised at once, so the caller can show the wait. `read_timeout`
-    defaults to `READ_TIMEOUT`, read at call time.
+    defaults to `READ_TIMEOUT`, read at call time. Only GET calls follow redirects, because
+    `requests` turns a redirected POST into a GET and drops its body; any other redirect
+    raises `BaseURLError`.
 
     Raises:
         ThrixelError: the mapped failure after the last attempt.
@@ -230,6 +311,7 @@ def send(
                 verify=verify,
                 stream=stream,
                 timeout=timeout,
+                allow_redirects=route.method == "GET",
                 **kwargs,
             )
         except requests.RequestException as exc:
@@ -244,9 +326,9 @@ def send(
                 elapsed_ms,
                 attempt + 1,
             )
-            if response.ok:
+            if response.ok and not response.is_redirect:
                 return response
-            failure = error_from_response(route, response)
+            failure = error_from_response(route, response, key_source=key_source)
             response.close()
 
         delay = _retry_delay(route, failure, attempt, policy)

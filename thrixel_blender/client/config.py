@@ -63,6 +63,9 @@ class ClientConfig:
     """Path of a CA bundle for TLS verification; None uses the system's default bundle."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     user_agent: str = "thrixel-blender"
+    key_source: str = ""
+    """Where the key came from, such as "the THRIXEL_API_KEY environment variable", named in
+    the message for a missing or rejected key. Empty when the caller does not say."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", normalize_base_url(self.base_url))

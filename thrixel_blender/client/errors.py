@@ -17,12 +17,15 @@ class ThrixelError(Exception):
         status: int | None = None,
         request_id: str | None = None,
         body: str | None = None,
+        fix: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.request_id = request_id
         self.body = body
+        self.fix = fix
+        """What to do next, as a sentence, when the client knows; None leaves it to the caller."""
 
     @property
     def transient(self) -> bool:
@@ -65,9 +68,11 @@ class ValidationError(ThrixelError):
         status: int | None = None,
         request_id: str | None = None,
         body: str | None = None,
+        fix: str | None = None,
     ) -> None:
-        super().__init__(message, status=status, request_id=request_id, body=body)
+        super().__init__(message, status=status, request_id=request_id, body=body, fix=fix)
         self.field = field
+        """The API name of the rejected field (such as "task"), as the message writes it."""
 
 
 class AuthError(ThrixelError):
@@ -80,6 +85,15 @@ class ForbiddenError(AuthError):
 
 class NotFoundError(ThrixelError):
     """The id or the path is unknown to the service (404 or 405)."""
+
+
+class BaseURLError(NotFoundError):
+    """The base URL does not lead to the Thrixel API.
+
+    Raised for a 404 or 405 on a documented route that is not the service's own error (a web
+    server's page or the generic "Not Found"), and for a redirect of a call that is never
+    redirected, such as http:// sent to https:// or a path without /api/v1.
+    """
 
 
 class ConflictError(ThrixelError):
@@ -109,8 +123,9 @@ class RateLimitedError(ThrixelError):
         status: int | None = None,
         request_id: str | None = None,
         body: str | None = None,
+        fix: str | None = None,
     ) -> None:
-        super().__init__(message, status=status, request_id=request_id, body=body)
+        super().__init__(message, status=status, request_id=request_id, body=body, fix=fix)
         self.retry_after = retry_after
 
     @property

@@ -23,43 +23,48 @@ class InvalidGLBError(InvalidResponseError):
     """The file is not a complete, well-formed GLB 2.0 container."""
 
 
-def check_glb_header(path: Path) -> None:
-    """Raise `InvalidGLBError` unless the file starts with a GLB 2.0 header whose length matches."""
+def check_glb_header(path: Path, *, label: str | None = None) -> None:
+    """Raise `InvalidGLBError` unless the file starts with a GLB 2.0 header whose length matches.
+
+    `label` names the file in messages, such as "the downloaded model"; the default is its name.
+    """
+    name = label or path.name
     size = path.stat().st_size
     with path.open("rb") as handle:
         header = handle.read(_HEADER.size)
     if len(header) < _HEADER.size:
-        raise InvalidGLBError(f"{path.name} is too short to be a GLB file ({size} bytes)")
+        raise InvalidGLBError(f"{name} is too short to be a GLB file ({size} bytes)")
     magic, version, declared = _HEADER.unpack(header)
     if magic != GLB_MAGIC:
-        raise InvalidGLBError(f"{path.name} is not a GLB file: it does not start with 'glTF'")
+        raise InvalidGLBError(f"{name} is not a GLB file: it does not start with 'glTF'")
     if version != 2:
-        raise InvalidGLBError(f"{path.name} is glTF version {version}; only version 2 is read")
+        raise InvalidGLBError(f"{name} is glTF version {version}; only version 2 is read")
     if declared != size:
         raise InvalidGLBError(
-            f"{path.name} is incomplete: its header declares {declared:,} bytes "
+            f"{name} is incomplete: its header declares {declared:,} bytes "
             f"but the file holds {size:,}"
         )
 
 
-def read_glb_json(path: Path) -> dict[str, Any]:
-    """Return the JSON chunk of a GLB file as a dict."""
-    check_glb_header(path)
+def read_glb_json(path: Path, *, label: str | None = None) -> dict[str, Any]:
+    """Return the JSON chunk of a GLB file as a dict; `label` names the file in messages."""
+    name = label or path.name
+    check_glb_header(path, label=label)
     with path.open("rb") as handle:
         handle.seek(_HEADER.size)
         chunk_header = handle.read(_CHUNK_HEADER.size)
         if len(chunk_header) < _CHUNK_HEADER.size:
-            raise InvalidGLBError(f"{path.name} has no JSON chunk")
+            raise InvalidGLBError(f"{name} has no JSON chunk")
         length, kind = _CHUNK_HEADER.unpack(chunk_header)
         if kind != _JSON_CHUNK:
-            raise InvalidGLBError(f"{path.name} does not start with a JSON chunk")
+            raise InvalidGLBError(f"{name} does not start with a JSON chunk")
         raw = handle.read(length)
     try:
         document = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidGLBError(f"{path.name} has a JSON chunk that cannot be read") from exc
+        raise InvalidGLBError(f"{name} has a JSON chunk that cannot be read") from exc
     if not isinstance(document, dict):
-        raise InvalidGLBError(f"{path.name} has a JSON chunk that is not an object")
+        raise InvalidGLBError(f"{name} has a JSON chunk that is not an object")
     return document
 
 

@@ -69,8 +69,9 @@ class Phase1Request:
         has_task = self.task is not None and self.task.strip() != ""
         if not has_task and self.image is None and not self.images:
             raise ValidationError(
-                "Nothing to generate from: enter a prompt or choose a reference image",
+                "There is nothing to generate from",
                 field="task",
+                fix="Enter a prompt or choose a reference image",
             )
         if self.task is not None:
             validate_text(self.task, "task", max_length=MAX_TEXT_LENGTH)

@@ -25,6 +25,8 @@ from .routes import ROUTES, Route
 from .uploads import ProgressCallback
 from .validation import validate_id
 
+DOWNLOADED_MODEL = "the downloaded model"
+"""How messages name a GLB download that failed its checks."""
 MAX_DOWNLOAD_BYTES = 2 * 1024**3
 """Ceiling on any download, so a broken or hostile server cannot fill the disk."""
 
@@ -64,12 +66,12 @@ class Transport:
                 written, expected = self._write_body(route, response, partial, cancel, progress)
             if expected is not None and written != expected:
                 raise errors.InvalidResponseError(
-                    f"The download of {dest.name} was cut short: "
-                    f"{written:,} of {expected:,} bytes arrived. Try again"
+                    f"The download was cut short: {written:,} of {expected:,} bytes arrived"
                 )
             if expect_glb:
                 # The JSON chunk is parsed too, so a damaged file never replaces a good one.
-                read_glb_json(partial)
+                # Messages name the model, never the temporary file it is written to.
+                read_glb_json(partial, label=DOWNLOADED_MODEL)
             os.replace(partial, dest)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -141,9 +143,10 @@ class Transport:
         headers = {"User-Agent": self.config.user_agent, "Accept": "application/json"}
         if route.auth:
             if not self.config.api_key:
+                source = self.config.key_source or "the client settings"
                 raise errors.AuthError(
-                    f"An API key is needed to {route.operation}: "
-                    "enter one in the add-on preferences"
+                    f"An API key is needed to {route.operation}, and {source} has none",
+                    fix=f"Enter a key in {source}",
                 )
             headers["Authorization"] = f"Bearer {self.config.api_key}"
         return headers
@@ -174,6 +177,7 @@ class Transport:
             cancel=cancel,
             stream=stream,
             read_timeout=read_timeout,
+            key_source=self.config.key_source,
             **kwargs,
         )
 

@@ -42,7 +42,9 @@ def validate_int_range(value: int, field: str, low: int, high: int) -> None:
         raise ValidationError(f"{field} must be a whole number, not {value!r}", field=field)
     if not low <= value <= high:
         raise ValidationError(
-            f"{field} is {value:,} but must be between {low:,} and {high:,}", field=field
+            f"{field} is {value:,} but must be between {low:,} and {high:,}",
+            field=field,
+            fix="Enter a value in that range",
         )
 
 
@@ -51,7 +53,11 @@ def validate_choice(value: object, field: str, choices: Iterable[object]) -> Non
     allowed = tuple(choices)
     if value not in allowed:
         listed = ", ".join(str(choice) for choice in allowed)
-        raise ValidationError(f"{field} is {value!r} but must be one of: {listed}", field=field)
+        raise ValidationError(
+            f"{field} is {value!r} but must be one of: {listed}",
+            field=field,
+            fix="Choose one of those values",
+        )
 
 
 def validate_text(value: str, field: str, *, max_length: int, required: bool = False) -> None:
@@ -59,18 +65,22 @@ def validate_text(value: str, field: str, *, max_length: int, required: bool = F
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be text, not {type(value).__name__}", field=field)
     if required and not value.strip():
-        raise ValidationError(f"{field} is empty: enter some text", field=field)
+        raise ValidationError(f"{field} is empty", field=field, fix="Enter some text")
     if len(value) > max_length:
         raise ValidationError(
-            f"{field} is {len(value):,} characters long, the limit is {max_length:,}",
+            f"{field} is {len(value):,} characters long; the service accepts at most "
+            f"{max_length:,}",
             field=field,
+            fix="Shorten it",
         )
 
 
 def validate_image_reference(value: str, field: str) -> None:
     """Raise unless `value` is a base64 PNG or JPEG data URL or an `https://` URL."""
     if not isinstance(value, str) or not value:
-        raise ValidationError(f"{field} is empty: pick an image file or paste a URL", field=field)
+        raise ValidationError(
+            f"{field} is empty", field=field, fix="Pick an image file or paste an https:// URL"
+        )
     if value.startswith("https://"):
         if len(value) <= len("https://") or any(ch.isspace() for ch in value):
             raise ValidationError(f"{field} is not a valid https:// URL", field=field)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..client import StreamEvent, ThrixelClient
 from ..client import errors as client_errors
+from ..client.durations import format_duration
 from .events import CallFunction, JobEvent, JobSpec
 
 log = logging.getLogger(__name__)
@@ -193,7 +194,9 @@ class JobRunner:
                 self._emit_for(
                     work,
                     "queued",
-                    message=f"Rate limited by the service; sending again in {delay:.0f} s",
+                    message=(
+                        f"Rate limited by the service. Sending again in {format_duration(delay)}"
+                    ),
                     retry_after=delay,
                 )
                 self._wait(work, delay)
@@ -203,7 +206,7 @@ class JobRunner:
             )
             return result.submission_id
         raise client_errors.RateLimitedError(
-            "Still rate limited after many tries: wait a while, then press Retry"
+            f"The service still rate limited the request after {SUBMIT_RATE_LIMIT_ATTEMPTS} tries"
         )
 
     def _follow(self, work: _Work, submission_id: str) -> str:
