@@ -113,6 +113,7 @@ def _import_stamped(
         view_layer.active_layer_collection = layer_collection
         _run_importer(scene, view_layer, layer_collection, stamped)
         new_objects = [obj for obj in bpy.data.objects if obj.session_uid not in snapshot]
+        _check_has_meshes(new_objects, name)
         _gather_into(collection, new_objects, snapshot)
         _tag_objects(new_objects, node_names(document), submission_id, phase)
         _move_to_cursor(new_objects, collection, scene.cursor.location)
@@ -124,11 +125,27 @@ def _import_stamped(
             layer.update()
         selection.restore(view_layer)
         _restore_active_collection(view_layer, previous_active)
-        raise ImportFailed(_failure_message(name, error)) from None
+        message = str(error) if isinstance(error, ImportFailed) else _failure_message(name, error)
+        raise ImportFailed(message) from None
     _restore_active_collection(view_layer, previous_active)
 
     log.info("Imported %d objects into collection %r", len(new_objects), collection.name)
     return ImportedModel(collection.name, [obj.name for obj in new_objects])
+
+
+def _check_has_meshes(objects: list[bpy.types.Object], name: str) -> None:
+    """Raise ImportFailed when the import created no mesh object: there is no model to show."""
+    if any(obj.type == 'MESH' for obj in objects):
+        return
+    if objects:
+        count = len(objects)
+        found = f"contains {count} object{'s' if count != 1 else ''} but no mesh"
+    else:
+        found = "contains no objects"
+    raise ImportFailed(
+        f"The model for \"{name}\" {found}, so there is nothing to import. Nothing was added; "
+        "press Retry to download it again, or report the submission if it happens again."
+    )
 
 
 def _run_importer(

@@ -97,6 +97,26 @@ def unreadable_json_glb(destination: Path) -> Path:
     return destination
 
 
+def no_nodes_glb(destination: Path) -> Path:
+    """A valid GLB whose one scene has no nodes."""
+    document = {"asset": {"version": "2.0"}, "scenes": [{"nodes": []}], "scene": 0}
+    destination.write_bytes(pack_glb(document, b""))
+    return destination
+
+
+def no_mesh_glb(destination: Path) -> Path:
+    """A valid GLB with a camera and an empty node but no mesh."""
+    document = {
+        "asset": {"version": "2.0"},
+        "cameras": [{"type": "perspective", "perspective": {"yfov": 0.8, "znear": 0.1}}],
+        "nodes": [{"name": "Camera", "camera": 0}, {"name": "Empty", "translation": [1, 0, 0]}],
+        "scenes": [{"nodes": [0, 1]}],
+        "scene": 0,
+    }
+    destination.write_bytes(pack_glb(document, b""))
+    return destination
+
+
 def meshopt_glb(destination: Path) -> Path:
     """A GLB that requires EXT_meshopt_compression, which no Blender importer supports."""
     destination.write_bytes(fixture_glb("BoxMeshopt.glb").read_bytes())
@@ -135,8 +155,17 @@ def test_corrupt_download_fails_job(configured: Addon, server: LocalServer) -> N
         (broken_animation_glb, "buffer is smaller than requested size"),
         (unreadable_json_glb, "damaged"),
         (meshopt_glb, "EXT_meshopt_compression"),
+        (no_nodes_glb, "contains no objects"),
+        (no_mesh_glb, "contains 2 objects but no mesh"),
     ],
-    ids=["half-importable", "broken-animation", "unreadable-json", "meshopt-required"],
+    ids=[
+        "half-importable",
+        "broken-animation",
+        "unreadable-json",
+        "meshopt-required",
+        "no-nodes",
+        "no-mesh",
+    ],
 )
 def test_failed_import_leaves_scene_unchanged(
     configured: Addon,
