@@ -221,7 +221,9 @@ class THRIXEL_OT_check_connection(Operator):
             self.report({'ERROR'}, messages.user_message(error, action="Check Connection"))
             return {'CANCELLED'}
         state = runtime.get()
-        state.connection_status = runtime.ConnectionStatus(f"Checking {config.host}…", ok=True)
+        state.connection_status = runtime.ConnectionStatus(
+            f"Checking {config.host}…", ok=True, base_url=config.base_url
+        )
         state.start_check(config, _check_key)
         self.report({'INFO'}, f"Checking the connection to {config.host}.")
         return {'FINISHED'}

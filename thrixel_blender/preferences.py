@@ -27,6 +27,11 @@ class SettingsError(UserFacingError):
     """The settings cannot make a working client, and the message names what to change."""
 
 
+def _forget_connection_check(_preferences: object, _context: Context) -> None:
+    """Clear the last Check Connection result, which was made with the settings just changed."""
+    runtime.get().connection_status = runtime.ConnectionStatus()
+
+
 class THRIXEL_AddonPreferences(AddonPreferences):
     bl_idname = __package__
 
@@ -35,18 +40,21 @@ class THRIXEL_AddonPreferences(AddonPreferences):
         description="Your Thrixel API key (sk-thrixel-...). "
         "The THRIXEL_API_KEY environment variable takes precedence when set",
         subtype='PASSWORD',
+        update=_forget_connection_check,
     )
     base_url: StringProperty(
         name="Base URL",
         description="Address of the Thrixel API. Plain http:// is accepted only for this "
         "machine (localhost, 127.0.0.0/8, [::1])",
         default=DEFAULT_BASE_URL,
+        update=_forget_connection_check,
     )
     ca_bundle: StringProperty(
         name="CA Bundle",
         description="Certificate authority bundle (PEM file) for networks that inspect TLS. "
         "Leave empty to use the system's certificates",
         subtype='FILE_PATH',
+        update=_forget_connection_check,
     )
 
     def draw(self, context: Context) -> None:
@@ -81,9 +89,11 @@ class THRIXEL_AddonPreferences(AddonPreferences):
         row = layout.row()
         row.operator("thrixel.check_connection", icon='URL')
         if not online.is_allowed():
+            # A result from before online access was turned off no longer holds.
             layout.label(text=online.OFFLINE_REASON, icon='INFO')
+            return
         status = runtime.get().connection_status
-        if status.text:
+        if status.text and status.base_url == _normalized(self.base_url):
             layout.label(text=status.text, icon='CHECKMARK' if status.ok else 'ERROR')
 
 
@@ -108,6 +118,13 @@ def key_source() -> str:
     if os.environ.get(API_KEY_ENV, "").strip():
         return f"the {API_KEY_ENV} environment variable"
     return f"the add-on preferences ({PREFERENCES_PATH})"
+
+
+def _normalized(url: str) -> str:
+    try:
+        return normalize_base_url(url)
+    except ValidationError:
+        return url
 
 
 def base_url_problem(url: str) -> str | None:

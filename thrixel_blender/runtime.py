@@ -19,6 +19,7 @@ from pathlib import Path
 from .client import ClientConfig, ThrixelClient
 from .client.errors import ThrixelError
 from .jobs import JobEvent, JobRunner, JobSpec, SubmitFunction
+from .messages import user_message
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ class ConnectionStatus:
 
     text: str = ""
     ok: bool = False
+    base_url: str = ""
+    """The base URL the check was made against, so a result for other settings is not shown."""
 
 
 class Runtime:
@@ -156,14 +159,18 @@ class Runtime:
         """Run `check` with a client on a worker thread; its outcome lands in `check_results`."""
 
         def run() -> None:
+            base_url = config.base_url
             try:
                 with ThrixelClient(config) as client:
-                    status = ConnectionStatus(check(client), ok=True)
+                    status = ConnectionStatus(check(client), ok=True, base_url=base_url)
             except ThrixelError as error:
-                status = ConnectionStatus(error.message, ok=False)
+                text = user_message(error, action="Check Connection")
+                status = ConnectionStatus(text, ok=False, base_url=base_url)
             except Exception:
                 log.exception("Connection check failed unexpectedly")
-                status = ConnectionStatus("The connection check failed unexpectedly.", ok=False)
+                status = ConnectionStatus(
+                    "The connection check failed unexpectedly.", ok=False, base_url=base_url
+                )
             self.check_results.put(status)
 
         thread = threading.Thread(target=run, name="thrixel-connection-check", daemon=True)

@@ -57,3 +57,43 @@ def test_check_reports_unreachable_server(configured: Addon, server: LocalServer
     status = check_connection(configured)
     assert not status.ok
     assert "127.0.0.1" in status.text
+
+
+def shown_status(addon: Addon) -> list[str]:
+    """The texts the preferences draw below the Check Connection button."""
+    from test_panels import draw_preferences
+
+    layout = draw_preferences(addon)
+    return [call.kwargs["text"] for call in layout.of("label") if "text" in call.kwargs]
+
+
+@pytest.mark.usefixtures("submissions_route")
+@pytest.mark.parametrize("change", ["base_url", "api_key", "ca_bundle", "online_access"])
+def test_check_result_clears_on_change(configured: Addon, server: LocalServer, change: str) -> None:
+    status = check_connection(configured)
+    assert status.ok, status.text
+    assert status.text in shown_status(configured)
+
+    preferences = configured.preferences
+    if change == "base_url":
+        preferences.base_url = server.base_url.replace("127.0.0.1", "localhost")
+    elif change == "api_key":
+        preferences.api_key = "sk-thrixel-another-key"
+    elif change == "ca_bundle":
+        preferences.ca_bundle = "/tmp/bundle.pem"
+    else:
+        bpy.context.preferences.system.use_online_access = False
+    assert status.text not in shown_status(configured)
+    assert not any(text.startswith("Connected") for text in shown_status(configured))
+
+
+@pytest.mark.usefixtures("submissions_route")
+def test_check_result_names_its_url(configured: Addon, server: LocalServer) -> None:
+    state = configured.module("runtime").get()
+    status = check_connection(configured)
+    assert status.base_url == server.base_url
+    # A result for another base URL (set without the update, as a script might) is not shown.
+    state.connection_status = configured.module("runtime").ConnectionStatus(
+        status.text, ok=True, base_url="http://127.0.0.1:9/api/v1"
+    )
+    assert status.text not in shown_status(configured)
