@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import bpy
+from mathutils import Vector
 
 from . import gltf_support
 from .client.glb import InvalidGLBError, node_names
@@ -47,11 +48,18 @@ class ImportedModel:
 
 
 def import_glb(
-    scene: bpy.types.Scene, path: Path, *, name: str, submission_id: str, phase: int
+    scene: bpy.types.Scene,
+    path: Path,
+    *,
+    name: str,
+    submission_id: str,
+    phase: int,
+    location: Vector | None = None,
 ) -> ImportedModel:
     """Import the GLB at `path` into a new collection named `name` in `scene`.
 
-    Raises ImportFailed, with the scene unchanged, when the file cannot be read or imported.
+    The model's origin goes to `location`, or to the 3D cursor when it is None. Raises
+    ImportFailed, with the scene unchanged, when the file cannot be read or imported.
     """
     stamped = path.with_name(path.stem + ".stamped.glb")
     try:
@@ -70,7 +78,8 @@ def import_glb(
 
     try:
         _check_extensions(document, name)
-        return _import_stamped(scene, stamped, document, name, submission_id, phase)
+        origin = scene.cursor.location.copy() if location is None else location
+        return _import_stamped(scene, stamped, document, name, submission_id, phase, origin)
     finally:
         stamped.unlink(missing_ok=True)
 
@@ -96,6 +105,7 @@ def _import_stamped(
     name: str,
     submission_id: str,
     phase: int,
+    origin: Vector,
 ) -> ImportedModel:
     view_layer = _view_layer_of(scene)
     snapshot = _snapshot_ids()
@@ -116,7 +126,7 @@ def _import_stamped(
         _check_has_meshes(new_objects, name)
         _gather_into(collection, new_objects, snapshot)
         _tag_objects(new_objects, node_names(document), submission_id, phase)
-        _move_to_cursor(new_objects, collection, scene.cursor.location)
+        _move_to_origin(new_objects, collection, origin)
     except Exception as error:
         _remove_new_ids(snapshot)
         # The view layers still list the removed objects until they are synced again, and
@@ -223,13 +233,13 @@ def _gather_into(
         collection.objects.link(obj)
 
 
-def _move_to_cursor(
-    objects: list[bpy.types.Object], collection: bpy.types.Collection, cursor: Any
+def _move_to_origin(
+    objects: list[bpy.types.Object], collection: bpy.types.Collection, origin: Vector
 ) -> None:
-    """Shift the model's root objects so the model's origin sits at the 3D cursor."""
+    """Shift the model's root objects so the model's origin sits at `origin`."""
     for obj in objects:
         if obj.parent is None and collection in obj.users_collection:
-            obj.location = obj.location + cursor
+            obj.location = obj.location + origin
 
 
 def _failure_message(name: str, error: Exception) -> str:

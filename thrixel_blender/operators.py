@@ -144,10 +144,18 @@ class THRIXEL_OT_retry_job(Operator):
         )
         request.validate()
         old_id = record.job_id
+        placement = (record.placement[:], record.has_placement)
         # Without a submission id, the earlier attempt may still have reached the service.
         adopt_since = None if record.submission_id else record.created
-        tracking.start_generate(props.context_scene(context), request, adopt_since=adopt_since)
-        props.context_settings(context).remove_job(old_id)
+        new_id = tracking.start_generate(
+            props.context_scene(context), request, adopt_since=adopt_since
+        )
+        settings = props.context_settings(context)
+        new_record = settings.find_job(new_id)
+        if new_record is not None and placement[1]:
+            # The model goes where the cursor was for the first attempt.
+            new_record.placement = placement[0]
+        settings.remove_job(old_id)
 
 
 class THRIXEL_OT_import_result(Operator):

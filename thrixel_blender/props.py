@@ -15,6 +15,7 @@ from bpy.props import (
     BoolProperty,
     CollectionProperty,
     FloatProperty,
+    FloatVectorProperty,
     IntProperty,
     PointerProperty,
     StringProperty,
@@ -58,6 +59,17 @@ class THRIXEL_PG_job(PropertyGroup):
     )
     imported: BoolProperty(name="Imported")
     created: StringProperty(name="Created", description="When the job was started, ISO 8601 in UTC")
+    placement: FloatVectorProperty(
+        name="Placement",
+        description="Where the 3D cursor was when the job started: a new model is placed there",
+        size=3,
+        subtype='TRANSLATION',
+    )
+    has_placement: BoolProperty(
+        name="Has Placement",
+        description="Whether Placement was recorded; records from older files place the model "
+        "at the 3D cursor instead",
+    )
     # Detail, remesh and retexture jobs: what the result replaces, and where the work started.
     sources: CollectionProperty(type=THRIXEL_PG_job_source)
     sources_hidden: BoolProperty(
@@ -111,6 +123,10 @@ class THRIXEL_PG_scene(PropertyGroup):
         record.status = "submitting"
         record.message = "Sending the request"
         record.created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        scene = self.id_data
+        if isinstance(scene, bpy.types.Scene):
+            record.placement = scene.cursor.location
+            record.has_placement = True
         return record
 
     def find_job(self, job_id: str) -> THRIXEL_PG_job | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
-from mathutils import Matrix
+from mathutils import Matrix, Vector
 
 from . import detail_jobs, importer, props
 from .detail_props import THRIXEL_PG_job_source
@@ -36,13 +36,18 @@ class PlacedModel(ImportedModel):
 def place_at_cursor(
     scene: bpy.types.Scene, record: props.THRIXEL_PG_job, glb_path: Path
 ) -> ImportedModel:
-    """Import a new model into a collection of its own at the 3D cursor."""
+    """Import a new model into a collection of its own where the 3D cursor was at the start.
+
+    Records from files saved before the start location was kept use the cursor of now.
+    """
+    location = Vector(record.placement) if record.has_placement else None
     return importer.import_glb(
         scene,
         glb_path,
         name=record.label,
         submission_id=record.submission_id,
         phase=record.phase,
+        location=location,
     )
 
 
