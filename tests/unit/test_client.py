@@ -411,3 +411,13 @@ def test_upload_over_limit_is_not_sent(
     assert caught.value.field == "glb_file"
     assert "100 MB" in caught.value.message
     assert server.admin.requests_log("phase5_submit") == []
+
+
+def test_rate_limited_post_that_starts_no_work_is_retried(
+    client: ThrixelClient, server: LocalServer
+) -> None:
+    server.admin.add_fault("project_create", "rate_limit", retry_after="1")
+    project = client.create_project("Gargoyles")
+    assert project.name == "Gargoyles"
+    statuses = [entry["status"] for entry in server.admin.requests_log("project_create")]
+    assert statuses == [429, 200]

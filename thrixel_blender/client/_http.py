@@ -22,7 +22,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import requests
 
 from . import errors
-from .routes import Route
+from .routes import WORK_ROUTES, Route
 
 log = logging.getLogger(__name__)
 
@@ -288,9 +288,10 @@ def send(
 ) -> requests.Response:
     """Send one call with retries and return a successful response.
 
-    Idempotent routes retry on connection failures, timeouts, 5xx and 429. Other routes retry
-    only when the request never left the machine. A 429 with a `Retry-After` longer than
-    `policy.max_delay` is raised at once, so the caller can show the wait. `read_timeout`
+    Idempotent routes retry on connection failures, timeouts and 5xx; other routes only when the
+    request never left the machine. Every route but the submit calls retries a 429. A 429 on a
+    submit call, or with a `Retry-After` longer than `policy.max_delay`, is raised at once, so
+    the caller can show the wait. `read_timeout`
     defaults to `READ_TIMEOUT`, read at call time. Only GET calls follow redirects, because
     `requests` turns a redirected POST into a GET and drops its body; any other redirect
     raises `BaseURLError`.
@@ -358,9 +359,13 @@ def _retry_delay(
     if attempt >= policy.max_retries:
         return None
     if isinstance(failure, errors.RateLimitedError):
+        # A 429 means the service did nothing, so any call is safe to repeat. Calls that start
+        # work are left to the job runner, which shows the wait on the job instead.
+        if route in WORK_ROUTES:
+            return None
         if failure.retry_after is None:
-            return backoff_delay(attempt, policy) if route.idempotent else None
-        if failure.retry_after > policy.max_delay or not route.idempotent:
+            return backoff_delay(attempt, policy)
+        if failure.retry_after > policy.max_delay:
             return None
         return failure.retry_after
     if isinstance(failure, _NotSentError):

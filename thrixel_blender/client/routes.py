@@ -110,3 +110,6 @@ SUBMIT_ROUTES = frozenset(
     }
 )
 """Calls that start work and count against the per-key request limits."""
+
+WORK_ROUTES = frozenset(ROUTES[name] for name in SUBMIT_ROUTES)
+"""The routes of `SUBMIT_ROUTES`, for checks that hold a `Route` rather than its name."""
