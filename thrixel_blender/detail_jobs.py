@@ -288,10 +288,37 @@ def request_file(record_id: str) -> Path:
     return uploads_dir() / f"{record_id}.json"
 
 
+def save_request(record_id: str, saved: SavedRequest) -> bool:
+    """Save a job's request for Retry in the extension's user folder; False when it failed.
+
+    The request stays out of the .blend file, because reference images can be megabytes.
+    """
+    path = request_file(record_id)
+    try:
+        saved.write(path)
+    except OSError as error:
+        log.warning("Could not save the request of job %s to %s: %s", record_id, path, error)
+        return False
+    return True
+
+
+def read_request(record_id: str) -> SavedRequest | None:
+    """Return a job's saved request, or None when it is missing or unreadable."""
+    path = request_file(record_id)
+    try:
+        return SavedRequest.read(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError) as error:
+        log.warning("Saved request %s cannot be read: %s", path, error)
+        return None
+
+
 def forget_request(record_id: str) -> None:
-    """Delete a job's saved request and any upload left from it."""
-    # TODO: Only a placed result calls this. Removing a failed job from the list leaves its
-    # request, and an upload that never went through, in the uploads folder.
+    """Delete a job's saved request and any upload left from it.
+
+    Called when a result is placed and when the job is removed from the list.
+    """
     path = request_file(record_id)
     try:
         saved = SavedRequest.read(path)

@@ -25,6 +25,8 @@ from .jobs import JobEvent, recovery
 log = logging.getLogger(__name__)
 
 KINDS = ("detail", "remesh", "retexture")
+SAVED_KINDS = (*KINDS, "generate")
+"""Kinds whose request is saved for Retry; a "generate" body is a phase 1 request."""
 PHASE4_ONLY = frozenset({"remesh", "retexture"})
 """Operations whose parent must be a completed phase 4 submission; detail takes any."""
 UPLOAD_MESSAGE_STEP = 0.1
@@ -70,8 +72,8 @@ class SavedRequest:
                 upload_data.get("project_id"),
             )
         kind = str(data["kind"])
-        if kind not in KINDS or not isinstance(data.get("body"), dict):
-            raise ValueError(f"not a saved {'/'.join(KINDS)} request")
+        if kind not in SAVED_KINDS or not isinstance(data.get("body"), dict):
+            raise ValueError(f"not a saved {'/'.join(SAVED_KINDS)} request")
         return cls(kind, dict(data["body"]), upload)
 
     def write(self, path: Path) -> None:

@@ -8,10 +8,21 @@ from typing import TYPE_CHECKING
 from bpy.props import StringProperty
 from bpy.types import Context, Operator
 
-from . import image_inputs, messages, online, preferences, props, results, runtime, tracking
+from . import (
+    detail_jobs,
+    image_inputs,
+    messages,
+    online,
+    preferences,
+    props,
+    results,
+    runtime,
+    tracking,
+)
 from .client import Phase1Request, ThrixelClient
 from .client.errors import ValidationError
 from .client.validation import validate_id
+from .detail_submit import SavedRequest
 
 if TYPE_CHECKING:
     from bpy.stub_internal.rna_enums import OperatorReturnItems
@@ -61,7 +72,8 @@ class THRIXEL_OT_generate_model(Operator):
             return {'CANCELLED'}
         try:
             request, images = image_inputs.build_phase1_request(props.context_scene(context))
-            tracking.start_generate(props.context_scene(context), request)
+            record_id = tracking.start_generate(props.context_scene(context), request)
+            detail_jobs.save_request(record_id, SavedRequest("generate", request.to_json()))
         except Exception as error:
             self.report({'ERROR'}, messages.user_message(error, action="Generate"))
             return {'CANCELLED'}
@@ -119,12 +131,14 @@ class THRIXEL_OT_retry_job(Operator):
         if record.is_active:
             self.report({'WARNING'}, f"The job \"{_shorten(record.label)}\" is still running.")
             return {'CANCELLED'}
+        # A Generate retry replaces the record, so its label is read first.
+        label = record.label
         try:
             self._retry(context, record)
         except Exception as error:
             self.report({'ERROR'}, messages.user_message(error, action="Retry"))
             return {'CANCELLED'}
-        self.report({'INFO'}, f"Trying \"{_shorten(record.label)}\" again.")
+        self.report({'INFO'}, f"Trying \"{_shorten(label)}\" again.")
         return {'FINISHED'}
 
     def _retry(self, context: Context, record: props.THRIXEL_PG_job) -> None:
@@ -137,11 +151,7 @@ class THRIXEL_OT_retry_job(Operator):
         if resubmit is not None:
             resubmit(props.context_scene(context), record)
             return
-        request = Phase1Request(
-            task=record.prompt,
-            model=props.context_settings(context).model_override.strip() or None,
-            adaptive_thinking=props.context_settings(context).adaptive_thinking,
-        )
+        request = _saved_generate_request(context, record)
         request.validate()
         old_id = record.job_id
         placement = (record.placement[:], record.has_placement)
@@ -155,7 +165,32 @@ class THRIXEL_OT_retry_job(Operator):
         if new_record is not None and placement[1]:
             # The model goes where the cursor was for the first attempt.
             new_record.placement = placement[0]
+        detail_jobs.save_request(new_id, SavedRequest("generate", request.to_json()))
+        detail_jobs.forget_request(old_id)
         settings.remove_job(old_id)
+
+
+def _saved_generate_request(context: Context, record: props.THRIXEL_PG_job) -> Phase1Request:
+    """Return the request a Generate job was started with, reference images included.
+
+    A job started before requests were saved (or whose saved request was deleted) is sent
+    again from its prompt with the current Generate settings, which is only faithful when
+    it had no reference images.
+    """
+    saved = detail_jobs.read_request(record.job_id)
+    if saved is not None and saved.kind == "generate":
+        return Phase1Request(**saved.body)
+    if not record.prompt:
+        raise messages.UserFacingError(
+            "The reference images of this job are no longer saved on this computer, so it "
+            "cannot be sent again. Add the images again and press Generate."
+        )
+    settings = props.context_settings(context)
+    return Phase1Request(
+        task=record.prompt,
+        model=settings.model_override.strip() or None,
+        adaptive_thinking=settings.adaptive_thinking,
+    )
 
 
 class THRIXEL_OT_import_result(Operator):
@@ -208,6 +243,8 @@ class THRIXEL_OT_remove_job(Operator):
             self.report({'WARNING'}, "Cancel the job before removing it from the list.")
             return {'CANCELLED'}
         props.context_settings(context).remove_job(self.job_id)
+        # Without the record nothing can Retry the job, so its saved request and upload go too.
+        detail_jobs.forget_request(self.job_id)
         return {'FINISHED'}
 
 

@@ -51,6 +51,15 @@ def place_at_cursor(
     )
 
 
+def place_generated(
+    scene: bpy.types.Scene, record: props.THRIXEL_PG_job, glb_path: Path
+) -> ImportedModel:
+    """Import a generated model like `place_at_cursor`, then forget the request kept for Retry."""
+    model = place_at_cursor(scene, record, glb_path)
+    detail_jobs.forget_request(record.job_id)
+    return model
+
+
 def place_over_sources(
     scene: bpy.types.Scene, record: props.THRIXEL_PG_job, glb_path: Path
 ) -> ImportedModel:
@@ -84,7 +93,7 @@ def place_over_sources(
 
 
 PLACERS: dict[str, Placer] = {
-    "generate": place_at_cursor,
+    "generate": place_generated,
     "detail": place_over_sources,
     "remesh": place_over_sources,
     "retexture": place_over_sources,
