@@ -36,12 +36,10 @@ def refresh_projects() -> bool:
 
 
 def _is_set(operator: Operator, name: str) -> bool:
-    # NOTE: Blender 5.0 raises TypeError from is_property_set() for a SKIP_SAVE property
-    # that was never set, instead of returning False.
-    try:
-        return bool(operator.is_property_set(name))
-    except TypeError:
-        return False
+    # Operator.is_property_set() looks at the Operator struct's own properties, where "name"
+    # is the operator's label (always set) and any other name raises TypeError (4.2 and 5.0).
+    # The operator's arguments live in `operator.properties`.
+    return bool(operator.properties.is_property_set(name))
 
 
 def _fail(operator: Operator, error: Exception) -> set[OperatorReturnItems]:
