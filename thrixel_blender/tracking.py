@@ -17,7 +17,7 @@ from bpy.app.handlers import persistent
 
 from . import online, preferences, props, runtime
 from .client import Phase1Request, SubmitResult, ThrixelClient
-from .client.errors import ValidationError
+from .client.errors import ThrixelError, ValidationError
 from .client.validation import validate_id
 from .jobs import recovery
 
@@ -116,11 +116,12 @@ def resume_all() -> None:
 
 def _resume(record: props.THRIXEL_PG_job) -> None:
     if not record.submission_id:
-        record.status = "failed"
-        record.message = (
-            "The file was saved before the service confirmed this job, so there is no "
-            "submission to follow. Press Retry to send the request again."
-        )
+        try:
+            _adopt_unconfirmed(record)
+        except Exception:
+            log.exception("Could not look for the submission of job %s", record.job_id)
+            record.status = "failed"
+            record.message = f"{UNCONFIRMED}, and it could not be looked up. Press Retry."
         return
     try:
         follow_submission(record)
@@ -136,6 +137,65 @@ def _resume(record: props.THRIXEL_PG_job) -> None:
         record.message = "The job could not be resumed. The details are in the system console."
     else:
         log.info("Resumed job %s for submission %s", record.job_id, record.submission_id)
+
+
+UNCONFIRMED = "The file was saved before the service confirmed this job"
+
+
+def _adopt_unconfirmed(record: props.THRIXEL_PG_job) -> None:
+    """Follow the submission that an unconfirmed job's request may have created.
+
+    The request may have reached the service before the file was saved, so the key's
+    submissions made since the job started are searched for it. When none matches, or the
+    job's request cannot be told apart, the job fails and Retry sends it (Retry searches too).
+    """
+    matches = _unconfirmed_matcher(record)
+    since = recovery.parse_timestamp(record.created)
+    if matches is None or since is None:
+        record.status = "failed"
+        record.message = f"{UNCONFIRMED}, so there is no submission to follow. Press Retry."
+        return
+    known = frozenset(other.submission_id for _, other in props.all_jobs()) - {""}
+
+    def adopt(client: ThrixelClient, cancel: threading.Event) -> SubmitResult:
+        found = recovery.find_submitted(
+            client, since=since, matches=matches, exclude=known, cancel=cancel
+        )
+        if found is None:
+            raise ThrixelError(
+                f"{UNCONFIRMED}, and the service has no submission made from it",
+                fix="Press Retry to send the request again",
+            )
+        log.info("Job %s saved unconfirmed is submission %s", record_id, found.submission_id)
+        return found
+
+    record_id = str(record.job_id)
+    runtime.get().set_config(preferences.client_config())
+    runtime.get().follow(
+        record_id, submit=adopt, submission_id=None, dest_dir=results_dir(record_id)
+    )
+    record.status = "submitting"
+    record.message = "Looking for the submission this job may have created before it was saved"
+
+
+def _unconfirmed_matcher(record: props.THRIXEL_PG_job) -> recovery.Matcher | None:
+    """Return what the job's submission looks like, or None when that is unknown."""
+    # Imported here because detail_jobs imports this module.
+    from . import detail_jobs
+
+    saved = detail_jobs.read_request(record.job_id)
+    if record.kind == "generate":
+        if saved is not None and saved.kind == "generate":
+            return recovery.task_matcher(1, saved.body.get("task"))
+        return recovery.task_matcher(1, record.prompt or None)
+    if saved is None or saved.kind != record.kind:
+        return None
+    parent_id = record.upload_submission_id or str(saved.body.get("parent_submission_id", ""))
+    if not parent_id:
+        # An upload that never reported its id: the parent, and so the job, cannot be found.
+        return None
+    body = {**saved.body, "parent_submission_id": parent_id}
+    return recovery.parameters_matcher(record.phase, parent_id, body)
 
 
 @persistent

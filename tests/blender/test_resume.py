@@ -84,16 +84,46 @@ def test_completed_not_imported_is_imported(
     assert len(server.admin.requests_log("phase1_submit")) == 1
 
 
-def test_job_saved_before_submission_fails(configured: Addon, tmp_path: Path) -> None:
+def test_job_saved_before_submission_fails(
+    configured: Addon, server: LocalServer, tmp_path: Path
+) -> None:
     record = bpy.context.scene.thrixel.add_job(kind="generate", prompt=PROMPT, phase=1)
     saved = tmp_path / "unsubmitted.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(saved))
     open_other_file(configured)
 
     bpy.ops.wm.open_mainfile(filepath=str(saved))
+    pump_until(configured, lambda: only_job().status == "failed", what="the lookup to fail")
     record = only_job()
-    assert record.status == "failed"
     assert "Press Retry" in record.message
+    assert "no submission made from it" in record.message
+    assert server.admin.requests_log("submissions"), "the submissions were not searched"
+    assert server.admin.requests_log("phase1_submit") == [], "resuming must not submit"
+
+
+def test_job_saved_unconfirmed_is_adopted(
+    configured: Addon, server: LocalServer, tmp_path: Path
+) -> None:
+    # The request reached the service, but the file was saved before the answer arrived.
+    bpy.context.scene.thrixel.add_job(kind="generate", prompt=PROMPT, phase=1)
+    response = requests.post(
+        f"{server.base_url}/phase1/submit",
+        json={"task": PROMPT},
+        headers=server.auth_headers(),
+        timeout=10,
+    )
+    response.raise_for_status()
+    submission_id = response.json()["submission_id"]
+    saved = tmp_path / "unconfirmed.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(saved))
+    open_other_file(configured)
+
+    bpy.ops.wm.open_mainfile(filepath=str(saved))
+    pump_until(configured, lambda: only_job().imported, what="the adopted job's import")
+    record = only_job()
+    assert record.submission_id == submission_id
+    assert record.status == "completed"
+    assert len(server.admin.requests_log("phase1_submit")) == 1, "resuming submitted again"
 
 
 def _remote_status(server: LocalServer, submission_id: str) -> str:
