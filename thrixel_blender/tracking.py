@@ -147,7 +147,7 @@ def _adopt_unconfirmed(record: props.THRIXEL_PG_job) -> None:
 
     The request may have reached the service before the file was saved, so the key's
     submissions made since the job started are searched for it. When none matches, or the
-    job's request cannot be told apart, the job fails and Retry sends it (Retry searches too).
+    job's request cannot be identified, the job fails and Retry sends it (Retry searches too).
     """
     matches = _unconfirmed_matcher(record)
     since = recovery.parse_timestamp(record.created)
