@@ -183,11 +183,12 @@ def main() -> int:
         ]
         print(f'Imported {len(tagged)} objects into "{collection_name}": {", ".join(tagged)}')
 
-        bpy.ops.wm.save_as_mainfile(filepath=str(blend_path))
         print("Rendering a preview with Cycles ...", flush=True)
         frame_and_render(bpy, collection_name, png_path)
-        # Save again so the .blend holds the camera and lights of the preview too.
-        bpy.ops.wm.save_mainfile()
+        # One save after rendering, so the .blend holds the preview's camera and lights too.
+        # No .blend1 backup: a rerun replaces the demo's own output.
+        bpy.context.preferences.filepaths.save_version = 0
+        bpy.ops.wm.save_as_mainfile(filepath=str(blend_path))
 
         import addon_utils
 

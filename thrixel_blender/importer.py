@@ -29,6 +29,9 @@ PROP_PHASE = "thrixel_phase"
 PROP_NODE_NAME = "thrixel_node_name"
 
 DEFAULT_COLLECTION_NAME = "Thrixel Model"
+BONE_SHAPES_COLLECTION = "glTF_not_exported"
+"""The hidden collection where Blender's glTF importer (4.2 to 5.0) puts the bone shape of
+skinned models; the pose bones use that object as their custom shape, so it must stay."""
 _PREFERRED_OPTIONS = {
     # 4.5 and newer: a single glTF scene goes into the context's collection, several scenes
     # into one child collection each. 4.2 has no such option and links into the context's
@@ -124,7 +127,7 @@ def _import_stamped(
         _run_importer(scene, view_layer, layer_collection, stamped)
         new_objects = [obj for obj in bpy.data.objects if obj.session_uid not in snapshot]
         _check_has_meshes(new_objects, name)
-        _gather_into(collection, new_objects, snapshot)
+        _gather_into(scene, collection, new_objects, snapshot)
         _tag_objects(new_objects, node_names(document), submission_id, phase)
         _move_to_origin(new_objects, collection, origin)
     except Exception as error:
@@ -213,13 +216,25 @@ def _remove_stamp(obj: bpy.types.Object) -> None:
 
 
 def _gather_into(
-    collection: bpy.types.Collection, objects: list[bpy.types.Object], snapshot: set[int]
+    scene: bpy.types.Scene,
+    collection: bpy.types.Collection,
+    objects: list[bpy.types.Object],
+    snapshot: set[int],
 ) -> None:
-    """Move objects that the importer linked into existing collections into `collection`.
+    """Put everything the import created inside `collection`.
 
     Objects in collections the importer created itself (one per extra glTF scene, or the
-    hidden one for bone shapes) stay there.
+    hidden one for bone shapes) stay there, and such a collection that the importer linked
+    to the scene's root moves under `collection`. Objects linked into existing collections
+    move into `collection`, except bone shapes, which move into a hidden child collection.
     """
+    root = scene.collection
+    for child in list(root.children):
+        if child.session_uid not in snapshot and child != collection:
+            root.children.unlink(child)
+            collection.children.link(child)
+
+    bone_shapes: bpy.types.Collection | None = None
     for obj in objects:
         created = [
             owner
@@ -228,9 +243,24 @@ def _gather_into(
         ]
         if created:
             continue
+        # Blender's importer reuses a bone shape collection left by an earlier import.
+        is_bone_shape = any(owner.name == BONE_SHAPES_COLLECTION for owner in obj.users_collection)
         for owner in list(obj.users_collection):
             owner.objects.unlink(obj)
-        collection.objects.link(obj)
+        if is_bone_shape:
+            if bone_shapes is None:
+                bone_shapes = _hidden_child(collection, BONE_SHAPES_COLLECTION)
+            bone_shapes.objects.link(obj)
+        else:
+            collection.objects.link(obj)
+
+
+def _hidden_child(parent: bpy.types.Collection, name: str) -> bpy.types.Collection:
+    child = bpy.data.collections.new(name)
+    child.hide_viewport = True
+    child.hide_render = True
+    parent.children.link(child)
+    return child
 
 
 def _move_to_origin(
