@@ -226,3 +226,39 @@ def test_format_duration(seconds: float, expected: str) -> None:
 )
 def test_field_labels(field: str, label: str | None) -> None:
     assert field_label(field) == label
+
+
+def test_runner_wait_is_human(server: LocalServer, tmp_path: Path) -> None:
+    import queue
+    import time
+
+    from thrixel_blender.jobs import JobRunner, JobSpec
+
+    server.admin.add_fault("phase1_submit", "rate_limit", retry_after="3599")
+    config = ClientConfig(base_url=server.base_url, api_key=server.api_key, retry=FAST_RETRIES)
+    runner = JobRunner(lambda: ThrixelClient(config), max_workers=1)
+    request = Phase1Request(task="a cup")
+    runner.start(
+        JobSpec(
+            job_id="limited",
+            kind="generate",
+            dest_dir=tmp_path,
+            submit=lambda client, _cancel: client.submit_phase1(request),
+        )
+    )
+    try:
+        deadline = time.monotonic() + 20
+        queued = None
+        while queued is None and time.monotonic() < deadline:
+            try:
+                event = runner.events.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            # The first "queued" event only reports the start.
+            if event.kind == "queued" and event.message:
+                queued = event
+        assert queued is not None, "the runner reported no wait"
+        assert queued.message == "Rate limited by the service. Sending again in 60 minutes"
+    finally:
+        runner.cancel("limited")
+        assert runner.shutdown(timeout=3.0)
