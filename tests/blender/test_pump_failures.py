@@ -13,6 +13,13 @@ from server_fixture import LocalServer
 PROMPT = "a weathered bronze compass"
 
 
+def generate_until_failed(addon: Addon, caplog: pytest.LogCaptureFixture) -> None:
+    bpy.context.scene.thrixel.prompt = PROMPT
+    assert bpy.ops.thrixel.generate_model() == {'FINISHED'}
+    with caplog.at_level(logging.WARNING, logger=addon.module_name):
+        pump_until(addon, lambda: only_job().status == "failed", what="the job to fail")
+
+
 def test_raising_applier_fails_job(
     configured: Addon,
     server: LocalServer,
@@ -25,10 +32,7 @@ def test_raising_applier_fails_job(
         raise KeyError("submitted applier broke")
 
     monkeypatch.setitem(pump._APPLIERS, "submitted", broken_applier)
-    bpy.context.scene.thrixel.prompt = PROMPT
-    assert bpy.ops.thrixel.generate_model() == {'FINISHED'}
-    with caplog.at_level(logging.WARNING, logger=configured.module_name):
-        pump_until(configured, lambda: only_job().status == "failed", what="the job to fail")
+    generate_until_failed(configured, caplog)
 
     record = only_job()
     assert "unexpected error" in record.message
@@ -57,10 +61,7 @@ def test_raising_placer_fails_job(
         raise AttributeError("'NoneType' object has no attribute 'select_set'")
 
     monkeypatch.setitem(results.PLACERS, "generate", broken_placer)
-    bpy.context.scene.thrixel.prompt = PROMPT
-    assert bpy.ops.thrixel.generate_model() == {'FINISHED'}
-    with caplog.at_level(logging.WARNING, logger=configured.module_name):
-        pump_until(configured, lambda: only_job().status == "failed", what="the job to fail")
+    generate_until_failed(configured, caplog)
 
     record = only_job()
     assert record.remote_status == "completed"
