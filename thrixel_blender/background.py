@@ -2,7 +2,8 @@
 
 They run on a job runner of their own, so a refresh of the submissions list never waits behind
 generation jobs that hold the main runner's workers for minutes. Each call carries callbacks
-that `drain()` runs on the main thread, which the pump calls on every tick.
+that `drain()` runs on the main thread, which the pump calls on every tick. A call the service
+rate limits waits on its worker and is sent again; `waits()` lists those waits for the panels.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import runtime
-from .client.errors import ThrixelError
+from .client.errors import CancelledError, ThrixelError
 from .jobs import JobEvent, JobRunner
 from .jobs.events import CallFunction
+from .limits import format_wait
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ SHUTDOWN_TIMEOUT = 2.0
 
 ResultHandler = Callable[[Any], None]
 FailureHandler = Callable[[str, ThrixelError | None], None]
+WaitHandler = Callable[[float], None]
+"""Called with the POSIX time of the next attempt when a call waits out a 429 response."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,25 @@ class _Pending:
     key: str | None
     on_result: ResultHandler
     on_failure: FailureHandler | None
+    on_wait: WaitHandler | None
+    area: str | None
+    action: str
+
+
+@dataclass(frozen=True)
+class CallWait:
+    """A call that the service rate limited, waiting on its worker to be sent again."""
+
+    call_id: str
+    area: str | None
+    """The library cache area the call reports to, when it has one."""
+    action: str
+    """What the call does in the user's words, such as "Refresh Submissions"."""
+    until: float
+    """POSIX time of the next attempt."""
+
+    def describe(self, now: float) -> str:
+        return f"Rate limited by the service. Sending again in {format_wait(self.until - now)}"
 
 
 class Background:
@@ -44,6 +67,7 @@ class Background:
         self._runner: JobRunner | None = None
         self._pending: dict[str, _Pending] = {}
         self._keys: dict[str, str] = {}
+        self._waits: dict[str, CallWait] = {}
 
     @property
     def runner(self) -> JobRunner:
@@ -58,16 +82,20 @@ class Background:
         on_failure: FailureHandler | None = None,
         *,
         key: str | None = None,
+        on_wait: WaitHandler | None = None,
+        area: str | None = None,
+        action: str = "A background request",
     ) -> str | None:
         """Run `function(client, cancel)` on a worker; returns the call id.
 
         With a `key`, a second call with the same key while the first runs is not started and
-        None is returned, so a panel button pressed twice sends one request.
+        None is returned, so a panel button pressed twice sends one request. `area` and
+        `action` describe the call while it waits out a rate limit (see `waits()`).
         """
         if key is not None and key in self._keys:
             return None
         call_id = uuid.uuid4().hex
-        self._pending[call_id] = _Pending(key, on_result, on_failure)
+        self._pending[call_id] = _Pending(key, on_result, on_failure, on_wait, area, action)
         if key is not None:
             self._keys[key] = call_id
         try:
@@ -79,6 +107,16 @@ class Background:
 
     def is_running(self, key: str) -> bool:
         return key in self._keys
+
+    def waits(self, area: str | None = None) -> list[CallWait]:
+        """Return the calls waiting out a 429 response, only those of `area` when given."""
+        return [wait for wait in self._waits.values() if area is None or wait.area == area]
+
+    def cancel(self, call_id: str) -> bool:
+        """Stop a call; its failure handler then reports it cancelled. False when not running."""
+        if call_id not in self._pending or self._runner is None:
+            return False
+        return self._runner.cancel(call_id)
 
     def busy(self) -> bool:
         return bool(self._pending)
@@ -99,21 +137,40 @@ class Background:
         return applied
 
     def _apply(self, event: JobEvent) -> None:
+        if event.kind == "queued":
+            self._apply_wait(event)
+            return
         pending = self._forget(event.job_id)
         if pending is None:
             return
         try:
             if event.kind == "result":
                 pending.on_result(event.payload)
-            elif event.kind == "failed" and pending.on_failure is not None:
-                pending.on_failure(event.message, event.error)
+            elif event.kind in ("failed", "cancelled") and pending.on_failure is not None:
+                error = event.error
+                if event.kind == "cancelled":
+                    error = CancelledError(f"{pending.action} was cancelled")
+                pending.on_failure(event.message, error)
             elif event.kind == "failed":
                 log.warning("A background request failed: %s", event.message)
         except Exception:
             # One broken callback must not stop the others or the pump.
             log.exception("Applying the result of a background request failed")
 
+    def _apply_wait(self, event: JobEvent) -> None:
+        pending = self._pending.get(event.job_id)
+        if pending is None or event.retry_after is None:
+            return
+        until = time.time() + event.retry_after
+        self._waits[event.job_id] = CallWait(event.job_id, pending.area, pending.action, until)
+        if pending.on_wait is not None:
+            try:
+                pending.on_wait(until)
+            except Exception:
+                log.exception("Showing the wait of a background request failed")
+
     def _forget(self, call_id: str) -> _Pending | None:
+        self._waits.pop(call_id, None)
         pending = self._pending.pop(call_id, None)
         if pending is not None and pending.key is not None:
             self._keys.pop(pending.key, None)
@@ -125,11 +182,13 @@ class Background:
                 self._runner.cancel(call_id)
         self._pending.clear()
         self._keys.clear()
+        self._waits.clear()
 
     def shutdown(self) -> None:
         runner, self._runner = self._runner, None
         self._pending.clear()
         self._keys.clear()
+        self._waits.clear()
         if runner is not None:
             runner.shutdown(timeout=SHUTDOWN_TIMEOUT)
 

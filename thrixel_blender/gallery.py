@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -246,12 +247,19 @@ def start_gallery_import(scene: bpy.types.Scene, group: bpy.types.PropertyGroup)
             found[1].status = "failed"
             found[1].message = message
 
+    def waiting(until: float) -> None:
+        found = props.find_job(record_id)
+        if found is not None:
+            at = time.strftime("%H:%M:%S", time.localtime(until))
+            found[1].message = f"Rate limited by the service. Sending again at {at}"
+
     library_calls.start(
         fetch,
         downloaded,
         area=f"gallery_import:{record_id}",
         action="Import Gallery Item",
         on_failure=failed,
+        on_wait=waiting,
     )
     record.status = "downloading"
     record.message = "Downloading the gallery model"

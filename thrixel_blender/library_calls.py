@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import bpy
 
 from . import background, library_cache, messages, online, preferences, runtime
-from .client.errors import ThrixelError
+from .client.errors import CancelledError, ThrixelError
 from .jobs.events import CallFunction
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,15 @@ def start(
     action: str,
     key: str | None = None,
     on_failure: Callable[[str], None] | None = None,
+    on_wait: Callable[[float], None] | None = None,
 ) -> bool:
     """Send `function` to the background runner; returns False when an equal call runs already.
 
     `area` names the cache area whose loading flag and last error the call sets. `action` is
-    the user's words for what failed, such as "Refresh Submissions".
-    Raises SettingsError when the key or base URL is unusable.
+    the user's words for what failed, such as "Refresh Submissions". A call the service rate
+    limits waits and is sent again. The panels show the wait with a Cancel button, and
+    `on_wait` gets the POSIX time of the next attempt. Raises SettingsError when the key or
+    base URL is unusable.
     """
     runtime.get().set_config(preferences.client_config())
     cache = library_cache.get()
@@ -59,12 +63,23 @@ def start(
             error if error is not None else messages.UserFacingError(message), action=action
         )
         cache.errors[area] = text
-        log.warning("%s failed: %s", action, text)
+        if isinstance(error, CancelledError):
+            log.info("%s was cancelled", action)
+        else:
+            log.warning("%s failed: %s", action, text)
         if on_failure is not None:
             on_failure(text)
         tag_redraw()
 
-    call_id = background.get().call(function, succeeded, failed, key=key or area)
+    def waiting(until: float) -> None:
+        log.info("%s was rate limited; it is sent again in %.0f s", action, until - time.time())
+        if on_wait is not None:
+            on_wait(until)
+        tag_redraw()
+
+    call_id = background.get().call(
+        function, succeeded, failed, key=key or area, on_wait=waiting, area=area, action=action
+    )
     if call_id is None:
         return False
     cache.loading.add(area)

@@ -578,6 +578,23 @@ class THRIXEL_OT_delete_submission(_OrganizeOperator):
         return {"is_deleted": True}
 
 
+class THRIXEL_OT_cancel_library_call(Operator):
+    """Stop this request, such as one waiting for the service's rate limit"""
+
+    bl_idname = "thrixel.cancel_library_call"
+    bl_label = "Cancel Request"
+    bl_options = {'REGISTER', 'INTERNAL'}
+
+    call_id: StringProperty(name="Request ID", options={'HIDDEN', 'SKIP_SAVE'})
+
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
+        if not background.get().cancel(self.call_id):
+            self.report({'WARNING'}, "That request has already ended.")
+            return {'CANCELLED'}
+        library_calls.tag_redraw()
+        return {'FINISHED'}
+
+
 def _retry_submission_import(scene: bpy.types.Scene, record: props.THRIXEL_PG_job) -> None:
     tracking.follow_submission(record)
 
@@ -599,4 +616,5 @@ classes = (
     THRIXEL_OT_set_submission_pinned,
     THRIXEL_OT_assign_submission_project,
     THRIXEL_OT_delete_submission,
+    THRIXEL_OT_cancel_library_call,
 )

@@ -18,7 +18,7 @@ def step(budget: float) -> bool:
         sum(1 for _scene, record in props.all_jobs() if record.status in ACTIVE_STATUSES)
     )
     running = any(t.state == "running" for t in library_cache.get().transfers.values())
-    waiting = bool(limits.tracker().usage().waits)
+    waiting = bool(limits.tracker().usage().waits) or bool(background.get().waits())
     if applied or running or waiting:
         # Progress of downloads and countdowns of waits change without any event.
         library_calls.tag_redraw()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, cast
 
 from bpy.types import Context, Menu, Panel, UILayout, UIList
 
-from . import library_cache, library_calls, library_props, limits, panels, props
+from . import background, library_cache, library_calls, library_props, limits, panels, props
 from .library_cache import LibraryCache, SubmissionRow
 from .refine_ops import resolve_parent
 
@@ -51,12 +51,33 @@ def draw_blocked(layout: UILayout, context: Context) -> bool:
 
 
 def draw_area_state(layout: UILayout, context: Context, cache: LibraryCache, area: str) -> None:
-    """Draw the loading note or the last error of one cache area."""
-    if area in cache.loading:
+    """Draw the loading note, rate-limit waits or the last error of one cache area."""
+    waits = background.get().waits(area)
+    if waits:
+        draw_waits(layout, context, waits)
+    elif area in cache.loading:
         layout.label(text="Fetching…", icon='SORTTIME')
     error = cache.errors.get(area)
     if error:
         panels.wrapped_label(layout, context, error, icon='ERROR')
+
+
+def draw_waits(
+    layout: UILayout,
+    context: Context,
+    waits: list[background.CallWait],
+    *,
+    with_action: bool = False,
+) -> None:
+    """Draw each rate-limited request's countdown with a button that cancels it."""
+    now = time.time()
+    for wait in waits:
+        row = layout.row()
+        text = wait.describe(now)
+        if with_action:
+            text = f"{wait.action}: {text[0].lower()}{text[1:]}"
+        panels.wrapped_label(row.column(), context, text, icon='SORTTIME')
+        row.operator("thrixel.cancel_library_call", text="", icon='X').call_id = wait.call_id
 
 
 def phase_text(phase: int) -> str:
@@ -545,6 +566,10 @@ def draw_transfer(layout: UILayout, context: Context, transfer: library_cache.Tr
     row = layout.row()
     row.label(text=f"{library_calls.shorten(transfer.label, 24)} {transfer.format.upper()}")
     if transfer.state == "running":
+        waits = background.get().waits(f"transfer:{transfer.transfer_id}")
+        if waits:
+            draw_waits(layout, context, waits)
+            return
         stage, fraction = transfer.progress.snapshot()
         text = TRANSFER_STAGES.get(stage, stage.capitalize())
         if fraction is not None:
@@ -585,6 +610,7 @@ class VIEW3D_PT_thrixel_limits(_Sidebar):
         layout.label(text="Limits are the documented defaults; plans differ.", icon='INFO')
         for wait in usage.waits:
             panels.wrapped_label(layout, context, wait.describe(usage.limits, now), icon='SORTTIME')
+        draw_waits(layout, context, background.get().waits(), with_action=True)
         if usage.at_active_limit:
             panels.wrapped_label(
                 layout, context, "New work waits here until a job finishes.", icon='INFO'

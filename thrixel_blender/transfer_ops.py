@@ -78,8 +78,20 @@ class DownloadPlan:
     force: bool = False
 
 
+@dataclass
+class QueuedConversion:
+    """The conversion job a download queued. A run sent again after a 429 response polls this
+    job instead of queueing (or forcing) another one."""
+
+    job_id: str | None = None
+
+
 def run_download(
-    client: ThrixelClient, cancel: threading.Event, plan: DownloadPlan, progress: TransferProgress
+    client: ThrixelClient,
+    cancel: threading.Event,
+    plan: DownloadPlan,
+    progress: TransferProgress,
+    queued: QueuedConversion | None = None,
 ) -> Path:
     """Download `plan` to its destination, converting first when the format needs it."""
 
@@ -97,8 +109,13 @@ def run_download(
             cancel=cancel,
             progress=on_bytes,
         )
-    job = client.queue_conversion(plan.submission_id, plan.fmt, force=plan.force)
-    job_id = _wait_for_conversion(client, cancel, job.job_id, job.status, job.error, progress)
+    queued = queued if queued is not None else QueuedConversion()
+    if queued.job_id is None:
+        job = client.queue_conversion(plan.submission_id, plan.fmt, force=plan.force)
+        queued.job_id = job.job_id
+        job_id = _wait_for_conversion(client, cancel, job.job_id, job.status, job.error, progress)
+    else:
+        job_id = _wait_for_conversion(client, cancel, queued.job_id, "queued", None, progress)
     deadline = time.monotonic() + CONVERSION_TIMEOUT_SECONDS
     delay = POLL_INITIAL_SECONDS
     while True:
@@ -168,9 +185,10 @@ def start_download(
     plan = DownloadPlan(submission_id, fmt, dest, index, force)
     transfer = Transfer(uuid.uuid4().hex, submission_id, label, fmt, str(directory))
     progress = transfer.progress
+    queued = QueuedConversion()
 
     def run(client: ThrixelClient, cancel: threading.Event) -> Path:
-        return run_download(client, cancel, plan, progress)
+        return run_download(client, cancel, plan, progress, queued)
 
     def saved(path: Path) -> None:
         transfer.state = "done"
@@ -244,9 +262,9 @@ class THRIXEL_OT_download_submission(Operator):
 
     def invoke(self, context: Context, event: Event) -> set[OperatorReturnItems]:
         settings = props.context_settings(context).library
-        if not self.is_property_set("format"):
+        if not self.properties.is_property_set("format"):
             self.format = settings.download_format
-        if not self.is_property_set("force"):
+        if not self.properties.is_property_set("force"):
             self.force = settings.force_conversion
         if settings.download_directory and not self.directory:
             self.directory = bpy.path.abspath(settings.download_directory)

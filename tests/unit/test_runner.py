@@ -15,6 +15,7 @@ from thrixel_blender.client import ClientConfig, Phase1Request, ThrixelClient
 from thrixel_blender.client._http import RetryPolicy
 from thrixel_blender.client.glb import check_glb_header
 from thrixel_blender.jobs import JobEvent, JobRunner, JobSpec
+from thrixel_blender.jobs import runner as runner_module
 
 pytestmark = pytest.mark.server
 
@@ -195,6 +196,39 @@ def test_call_reports_result(runner: JobRunner) -> None:
     runner.start_call("check", lambda client, _cancel: client.list_submissions(limit=1))
     event = wait_for(runner, "check", "result")
     assert isinstance(event.payload, list)
+
+
+def test_rate_limited_call_waits_then_resends(
+    runner: JobRunner, server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Retry-After above the client's max_delay (5 s here) reaches the runner.
+    monkeypatch.setattr(runner_module, "RATE_LIMIT_MAX_WAIT", 0.2)
+    server.admin.add_fault("submissions", "rate_limit", retry_after="8")
+    runner.start_call("listing", lambda client, _cancel: client.list_submissions(limit=1))
+
+    waiting = wait_for(runner, "listing", "queued")
+    result = wait_for(runner, "listing", "result")
+
+    assert waiting.retry_after == 0.2
+    assert "Sending again in" in waiting.message
+    assert isinstance(result.payload, list)
+    assert [entry["status"] for entry in server.admin.requests_log("submissions")] == [429, 200]
+
+
+def test_cancel_ends_rate_limit_wait(runner: JobRunner, server: LocalServer) -> None:
+    server.admin.add_fault("submissions", "rate_limit", retry_after="90")
+    runner.start_call("listing", lambda client, _cancel: client.list_submissions(limit=1))
+    waiting = wait_for(runner, "listing", "queued")
+
+    started = time.monotonic()
+    assert runner.cancel("listing")
+    assert wait_for(runner, "listing", "cancelled").kind == "cancelled"
+    while runner.active_job_ids() and time.monotonic() - started < 1.0:
+        time.sleep(0.02)
+
+    assert waiting.retry_after == 90.0
+    assert runner.active_job_ids() == set()
+    assert len(server.admin.requests_log("submissions")) == 1
 
 
 def test_shutdown_joins_blocked_workers(server: LocalServer, tmp_path: Path) -> None:

@@ -30,7 +30,10 @@ FOLLOW_GIVE_UP_SECONDS = 600.0
 DOWNLOAD_ATTEMPTS = 3
 SUBMIT_RATE_LIMIT_ATTEMPTS = 20
 RATE_LIMIT_FALLBACK_DELAY = 15.0
-"""Wait after a 429 on a submit without Retry-After: this many seconds, then twice, and so on."""
+"""Wait after a 429 without Retry-After: this many seconds, then twice, and so on."""
+RATE_LIMIT_MAX_WAIT = 3600.0
+"""Maximum wait after one 429, in seconds. A longer Retry-After (such as an HTTP date far ahead)
+is cut to this, and a further 429 simply starts another wait."""
 
 _EXTENSIONS = {"thumbnail": "png", "reference_image": "png"}
 
@@ -80,7 +83,12 @@ class JobRunner:
         self.events.put(JobEvent(spec.job_id, "queued", submission_id=spec.submission_id))
 
     def start_call(self, call_id: str, function: CallFunction) -> None:
-        """Run one short request on a worker; it ends in a "result" or a "failed" event."""
+        """Run one short request on a worker; it ends in a "result" or a "failed" event.
+
+        A 429 response is never the end: the worker emits a "queued" event with `retry_after`,
+        waits (until `cancel()`), then runs `function` again from the start, so a function
+        must be safe to run twice.
+        """
         self._enqueue(_Work(call_id, call=function))
 
     def cancel(self, job_id: str) -> bool:
@@ -164,8 +172,19 @@ class JobRunner:
 
     def _run_call(self, work: _Work) -> None:
         assert work.call is not None and work.client is not None
-        result = work.call(work.client, work.cancel)
-        self._emit_for(work, "result", payload=result)
+        attempt = 0
+        while True:
+            self._check(work)
+            try:
+                result = work.call(work.client, work.cancel)
+            except client_errors.RateLimitedError as exc:
+                # The service did nothing for the rejected request, so the call waits and is
+                # sent again however long the wait, until it succeeds or is cancelled.
+                self._wait_out_rate_limit(work, exc, attempt)
+                attempt += 1
+                continue
+            self._emit_for(work, "result", payload=result)
+            return
 
     def _run_job(self, work: _Work, spec: JobSpec) -> None:
         assert work.client is not None
@@ -188,18 +207,7 @@ class JobRunner:
                 result = spec.submit(work.client, work.cancel)
             except client_errors.RateLimitedError as exc:
                 # The service did not take the request, so sending it again cannot duplicate it.
-                delay = exc.retry_after
-                if delay is None:
-                    delay = RATE_LIMIT_FALLBACK_DELAY * (attempt + 1)
-                self._emit_for(
-                    work,
-                    "queued",
-                    message=(
-                        f"Rate limited by the service. Sending again in {format_duration(delay)}"
-                    ),
-                    retry_after=delay,
-                )
-                self._wait(work, delay)
+                self._wait_out_rate_limit(work, exc, attempt)
                 continue
             self._emit_for(
                 work, "submitted", submission_id=result.submission_id, status=result.status
@@ -316,6 +324,23 @@ class JobRunner:
 
     # -----------------------------------------------------------------------
     # Helpers
+
+    def _wait_out_rate_limit(
+        self, work: _Work, error: client_errors.RateLimitedError, attempt: int
+    ) -> None:
+        """Report a "queued" event with the wait after a 429 response, then wait it out."""
+        delay = error.retry_after
+        if delay is None:
+            delay = RATE_LIMIT_FALLBACK_DELAY * (attempt + 1)
+        delay = min(max(delay, 0.0), RATE_LIMIT_MAX_WAIT)
+        log.info("%s rate limited; sending again in %.0f s", work.job_id, delay)
+        self._emit_for(
+            work,
+            "queued",
+            message=f"Rate limited by the service. Sending again in {format_duration(delay)}",
+            retry_after=delay,
+        )
+        self._wait(work, delay)
 
     def _check(self, work: _Work) -> None:
         if work.cancel.is_set() or self._stopping.is_set():
