@@ -6,6 +6,9 @@ on a `requests` exception or a status code. Messages never contain the API key.
 
 from __future__ import annotations
 
+import errno
+from pathlib import Path
+
 
 class ThrixelError(Exception):
     """Base class of every error the client raises."""
@@ -147,6 +150,36 @@ class InvalidResponseError(ThrixelError):
     @property
     def transient(self) -> bool:
         return True
+
+
+class LocalFileError(ThrixelError):
+    """A file on this computer could not be written, such as a download in its folder."""
+
+    def __init__(self, message: str, *, path: str, fix: str | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.path = path
+        """The folder or file that could not be written."""
+
+
+def local_file_error(folder: Path, error: OSError) -> LocalFileError:
+    """Return a LocalFileError that names `folder` and the reason writing into it failed."""
+    reasons = {
+        errno.EACCES: ("permission denied", "Choose another folder, or make this one writable"),
+        errno.EPERM: ("permission denied", "Choose another folder, or make this one writable"),
+        errno.EROFS: ("the disk is read-only", "Choose another folder"),
+        errno.ENOSPC: ("the disk is full", "Free some disk space or choose another folder"),
+        getattr(errno, "EDQUOT", -1): (
+            "the disk quota is used up",
+            "Free some space or choose another folder",
+        ),
+        errno.ENOENT: ("the folder does not exist", "Choose another folder"),
+        errno.ENOTDIR: ("part of the path is a file, not a folder", "Choose another folder"),
+        errno.EEXIST: ("part of the path is a file, not a folder", "Choose another folder"),
+    }
+    reason, fix = reasons.get(
+        error.errno or 0, (error.strerror or type(error).__name__, "Choose another folder")
+    )
+    return LocalFileError(f"Cannot write to {folder}: {reason}", path=str(folder), fix=fix)
 
 
 class CancelledError(ThrixelError):

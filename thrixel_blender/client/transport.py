@@ -13,7 +13,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import requests
 
@@ -56,14 +56,25 @@ class Transport:
         expect_glb: bool = False,
         read_timeout: float | None = None,
     ) -> Path:
-        response = self._send(
-            route, url, params=params, cancel=cancel, stream=True, read_timeout=read_timeout
-        )
-        dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
         try:
-            with self._tracked(response):
-                written, expected = self._write_body(route, response, partial, cancel, progress)
+            # The file is opened before the request is sent, so an unwritable folder fails
+            # without using the network.
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                handle = partial.open("wb")
+            except OSError as exc:
+                raise errors.local_file_error(dest.parent, exc) from exc
+            try:
+                response = self._send(
+                    route, url, params=params, cancel=cancel, stream=True, read_timeout=read_timeout
+                )
+                with self._tracked(response):
+                    written, expected = self._write_body(
+                        route, response, handle, dest.parent, cancel, progress
+                    )
+            finally:
+                _close_file(handle, dest.parent)
             if expected is not None and written != expected:
                 raise errors.InvalidResponseError(
                     f"The download was cut short: {written:,} of {expected:,} bytes arrived"
@@ -72,9 +83,12 @@ class Transport:
                 # The JSON chunk is parsed too, so a damaged file never replaces a good one.
                 # Messages name the model, never the temporary file it is written to.
                 read_glb_json(partial, label=DOWNLOADED_MODEL)
-            os.replace(partial, dest)
+            try:
+                os.replace(partial, dest)
+            except OSError as exc:
+                raise errors.local_file_error(dest.parent, exc) from exc
         finally:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 partial.unlink()
         return dest
 
@@ -82,7 +96,8 @@ class Transport:
         self,
         route: Route,
         response: requests.Response,
-        partial: Path,
+        handle: BinaryIO,
+        folder: Path,
         cancel: threading.Event | None,
         progress: ProgressCallback | None,
     ) -> tuple[int, int | None]:
@@ -93,17 +108,20 @@ class Transport:
             )
         written = 0
         try:
-            with partial.open("wb") as handle:
-                for chunk in response.iter_content(chunk_size=256 * 1024):
-                    self._raise_if_cancelled(cancel, route)
+            for chunk in response.iter_content(chunk_size=256 * 1024):
+                self._raise_if_cancelled(cancel, route)
+                try:
                     handle.write(chunk)
-                    written += len(chunk)
-                    if written > MAX_DOWNLOAD_BYTES:
-                        raise errors.InvalidResponseError(
-                            f"The download passed the {MAX_DOWNLOAD_BYTES:,}-byte ceiling"
-                        )
-                    if progress is not None:
-                        progress(written, expected)
+                except OSError as exc:
+                    # A full disk, or a drive that went away mid-download.
+                    raise errors.local_file_error(folder, exc) from exc
+                written += len(chunk)
+                if written > MAX_DOWNLOAD_BYTES:
+                    raise errors.InvalidResponseError(
+                        f"The download passed the {MAX_DOWNLOAD_BYTES:,}-byte ceiling"
+                    )
+                if progress is not None:
+                    progress(written, expected)
         except requests.RequestException as exc:
             self._raise_if_cancelled(cancel, route)
             raise _http.map_transport_error(route, self.config.host, exc) from exc
@@ -185,6 +203,14 @@ class Transport:
         route = ROUTES[route_name]
         response = self._send(route, self._url(route), json=body)
         return SubmitResult.from_json(_http.decode_json(route, response))
+
+
+def _close_file(handle: BinaryIO, folder: Path) -> None:
+    """Close a download's file; closing writes what is buffered, so it can fail too."""
+    try:
+        handle.close()
+    except OSError as exc:
+        raise errors.local_file_error(folder, exc) from exc
 
 
 def _content_length(response: requests.Response) -> int | None:
