@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,19 +52,49 @@ class ConversionFailed(client_errors.GoneError):
     """The service could not convert the model; converting again may help."""
 
 
+STEM_MAX_CHARACTERS = 40
+_NOT_IN_FILE_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]+')
+"""Path separators and the characters Windows rejects in file names (a superset of what macOS
+and Linux reject), control characters included."""
+
+
 def file_stem(label: str, submission_id: str) -> str:
-    """Return a file name stem from the label, safe on every platform, ending with the short id."""
-    safe = re.sub(r"[^A-Za-z0-9._ -]+", "", label).strip(" .")[:40].strip()
-    safe = re.sub(r"\s+", "_", safe)
+    """Return a file name stem from the label, safe on every platform, ending with the short id.
+
+    Letters of any script are kept; characters no platform allows become spaces, and spaces
+    become underscores.
+    """
+    safe = " ".join(_NOT_IN_FILE_NAMES.sub(" ", label).split())
+    # Windows drops trailing dots and spaces, so they are cut after the length is.
+    safe = safe[:STEM_MAX_CHARACTERS].strip(" .")
+    safe = safe.replace(" ", "_")
     return f"{safe}_{submission_id[:8]}" if safe else submission_id
 
 
-def destination(directory: Path, label: str, submission_id: str, fmt: str, index: int) -> Path:
+def destination(
+    directory: Path,
+    label: str,
+    submission_id: str,
+    fmt: str,
+    index: int,
+    taken: Collection[Path] = (),
+) -> Path:
+    """Return a path in `directory` for the download that overwrites no file.
+
+    When the plain name is on disk or in `taken` (downloads still running), " (2)", " (3)" and
+    so on are added before the extension.
+    """
     suffix = f"_reference{index}" if fmt == "reference_image" else ""
     if fmt == "thumbnail":
         suffix = "_thumbnail"
     extension = EXTENSIONS.get(fmt, fmt)
-    return directory / f"{file_stem(label, submission_id)}{suffix}.{extension}"
+    stem = f"{file_stem(label, submission_id)}{suffix}"
+    path = directory / f"{stem}.{extension}"
+    number = 2
+    while path.exists() or path in taken:
+        path = directory / f"{stem} ({number}).{extension}"
+        number += 1
+    return path
 
 
 # ---------------------------------------------------------------------------
@@ -171,6 +203,26 @@ def _wait_for_conversion(
 # Starting transfers, on the main thread
 
 
+def folder_problem(directory: Path) -> client_errors.LocalFileError | None:
+    """Return why no file can be created in `directory`, or None when one can.
+
+    A real file is created and deleted, because permission bits alone do not say whether the
+    process can write (an administrator can, a read-only disk cannot).
+    """
+    if directory.exists() and not directory.is_dir():
+        return client_errors.LocalFileError(
+            f"Cannot write to {directory}: it is a file, not a folder",
+            path=str(directory),
+            fix="Choose a folder",
+        )
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".thrixel-check-"):
+            pass
+    except OSError as error:
+        return client_errors.local_file_error(directory, error)
+    return None
+
+
 def start_download(
     submission_id: str,
     label: str,
@@ -180,10 +232,17 @@ def start_download(
     index: int = 0,
     force: bool = False,
 ) -> Transfer:
-    """Start a download in the background and list it in the Transfers panel."""
-    dest = destination(directory, label, submission_id, fmt, index)
+    """Start a download in the background and list it in the Transfers panel.
+
+    The file gets a name no other file or running download has, so nothing is overwritten.
+    """
+    cache = library_cache.get()
+    running = {Path(item.path) for item in cache.transfers.values() if item.state == "running"}
+    dest = destination(directory, label, submission_id, fmt, index, running)
     plan = DownloadPlan(submission_id, fmt, dest, index, force)
     transfer = Transfer(uuid.uuid4().hex, submission_id, label, fmt, str(directory))
+    # Until the download ends, the path is the one it will be saved to.
+    transfer.path = str(dest)
     progress = transfer.progress
     queued = QueuedConversion()
 
@@ -193,7 +252,7 @@ def start_download(
     def saved(path: Path) -> None:
         transfer.state = "done"
         transfer.path = str(path)
-        transfer.message = f"Saved \"{path.name}\""
+        transfer.message = f"Saved \"{path.name}\" in {path.parent}"
         transfer.can_force = fmt in CONVERT_FORMATS
 
     def failed(message: str) -> None:
@@ -201,7 +260,6 @@ def start_download(
         transfer.message = message
         transfer.can_force = fmt in CONVERT_FORMATS
 
-    cache = library_cache.get()
     cache.transfers[transfer.transfer_id] = transfer
     try:
         library_calls.start(
@@ -279,14 +337,13 @@ class THRIXEL_OT_download_submission(Operator):
             self.report({'ERROR'}, "No folder chosen. Choose a folder to save the download in.")
             return {'CANCELLED'}
         directory = Path(bpy.path.abspath(self.directory))
-        if not directory.is_dir():
-            self.report(
-                {'ERROR'}, f"The folder \"{directory}\" does not exist. Choose another folder."
-            )
+        problem = folder_problem(directory)
+        if problem is not None:
+            self.report({'ERROR'}, messages.user_message(problem, action="Download"))
             return {'CANCELLED'}
         label = _label_of(self.submission_id)
         try:
-            start_download(
+            transfer = start_download(
                 self.submission_id,
                 label,
                 self.format,
@@ -298,7 +355,9 @@ class THRIXEL_OT_download_submission(Operator):
             self.report({'ERROR'}, messages.user_message(error, action="Download"))
             return {'CANCELLED'}
         self.report(
-            {'INFO'}, f"Downloading \"{library_calls.shorten(label)}\" as {self.format.upper()}."
+            {'INFO'},
+            f"Downloading \"{library_calls.shorten(label)}\" as {self.format.upper()} "
+            f"to \"{Path(transfer.path).name}\".",
         )
         return {'FINISHED'}
 
