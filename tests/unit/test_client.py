@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from server_fixture import LocalServer, running_server
-from thrixel_blender.client import ClientConfig, Phase1Request, ThrixelClient, errors
+from thrixel_blender.client import ClientConfig, Phase1Request, ThrixelClient, api, errors
 from thrixel_blender.client._http import RetryPolicy
 from thrixel_blender.client.glb import check_glb_header, read_glb_json
 
@@ -340,15 +340,12 @@ def test_stream_of_keepalives_times_out(client: ThrixelClient, server: LocalServ
 def test_stream_closed_early_ends_without_terminal(
     client: ThrixelClient, server: LocalServer
 ) -> None:
-    server.admin.set_pace(paused=True)
+    server.admin.set_pace(0.5)
     submission_id = client.submit_phase1(Phase1Request(task="a cup")).submission_id
     server.admin.add_fault("stream", "stream_close_early", events=1)
-    events = []
-    # A close mid-chunk is a dropped connection; a clean close just ends the iteration.
-    with pytest.raises(errors.ThrixelConnectionError):
-        for event in client.stream(submission_id):
-            events.append(event)
-    assert len(events) <= 1
+    # The stream ends cleanly after the snapshot and one event: no terminal status, no error.
+    events = list(client.stream(submission_id))
+    assert events
     assert not any(event.is_terminal for event in events)
 
 
@@ -421,3 +418,27 @@ def test_rate_limited_post_that_starts_no_work_is_retried(
     assert project.name == "Gargoyles"
     statuses = [entry["status"] for entry in server.admin.requests_log("project_create")]
     assert statuses == [429, 200]
+
+
+def test_stream_silent_mid_body_is_a_timeout(
+    client: ThrixelClient, server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "STREAM_READ_TIMEOUT", 1.0)
+    server.admin.set_pace(paused=True)
+    submission_id = client.submit_phase1(Phase1Request(task="a cup")).submission_id
+    server.admin.add_fault("stream", "stream_stall", seconds=30)
+    with pytest.raises(errors.RequestTimeoutError) as caught:
+        for _ in client.stream(submission_id):
+            pass
+    assert "stopped sending" in caught.value.message
+
+
+def test_thumbnail_that_is_not_an_image_is_refused(
+    client: ThrixelClient, server: LocalServer, tmp_path: Path
+) -> None:
+    submission_id = completed_submission(client)
+    server.admin.add_fault("download", "not_json", times=10)
+    with pytest.raises(errors.InvalidResponseError) as caught:
+        client.download(submission_id, tmp_path / "thumb.png", fmt="thumbnail")
+    assert "PNG or JPEG" in caught.value.message
+    assert list(tmp_path.iterdir()) == []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -243,3 +245,47 @@ def test_shutdown_joins_blocked_workers(server: LocalServer, tmp_path: Path) -> 
     assert time.monotonic() - started < 3.0
     names = {thread.name for thread in threading.enumerate()}
     assert not any(name.startswith("thrixel-worker") for name in names)
+
+
+class _UnknownStatusHandler(BaseHTTPRequestHandler):
+    """A service whose stream closes at once and whose /info reports a status nobody knows."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
+        if self.path.endswith("/stream"):
+            self._send(b"", "text/event-stream")
+        else:
+            body = json.dumps({"submission_id": UNKNOWN_ID, "status": "weird_status", "phase": 1})
+            self._send(body.encode(), "application/json")
+
+    def _send(self, body: bytes, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+UNKNOWN_ID = "0badc0de-0000-4000-8000-000000000000"
+
+
+def test_unknown_status_is_reported_and_followed(tmp_path: Path) -> None:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _UnknownStatusHandler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    config = ClientConfig(base_url=f"http://127.0.0.1:{httpd.server_address[1]}/api/v1")
+    runner = JobRunner(lambda: ThrixelClient(config), max_workers=1)
+    try:
+        runner.start(
+            JobSpec(job_id="odd", kind="generate", dest_dir=tmp_path, submission_id=UNKNOWN_ID)
+        )
+        message = wait_for(runner, "odd", "message")
+        assert "weird_status" in message.message
+        assert "Cancel" in message.message
+        assert runner.active_job_ids() == {"odd"}
+        assert runner.cancel("odd")
+    finally:
+        assert runner.shutdown(timeout=3.0)
+        httpd.shutdown()
+        httpd.server_close()

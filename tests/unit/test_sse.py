@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from thrixel_blender.client import sse
 from thrixel_blender.client.sse import ServerSentEvent, SSEParser
 
 
@@ -118,3 +119,39 @@ def test_utf8_character_split_across_chunks() -> None:
 
 def test_invalid_utf8_is_replaced_not_raised() -> None:
     assert data_of(parse_whole(b"data: \xff\n\n")) == ["\ufffd"]
+
+
+def test_line_over_limit_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sse, "MAX_LINE_CHARS", 1000)
+    parser = SSEParser()
+    with pytest.raises(sse.SSEFormatError):
+        for _ in range(2000):
+            parser.feed(b"x")
+
+
+def test_line_over_limit_in_one_chunk_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sse, "MAX_LINE_CHARS", 1000)
+    with pytest.raises(sse.SSEFormatError):
+        SSEParser().feed(b"data: " + b"x" * 2000)
+
+
+def test_event_over_limit_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sse, "MAX_EVENT_CHARS", 1000)
+    parser = SSEParser()
+    with pytest.raises(sse.SSEFormatError):
+        parser.feed(b"data: " + b"x" * 600 + b"\n" + b"data: " + b"y" * 600 + b"\n")
+
+
+def test_limits_reset_between_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sse, "MAX_EVENT_CHARS", 1000)
+    parser = SSEParser()
+    stream = (b"data: " + b"x" * 600 + b"\n\n") * 5
+    assert len(parser.feed(stream)) == 5
+
+
+def test_long_line_in_small_chunks_is_linear() -> None:
+    # 200,000 one-byte chunks of one line: quadratic buffering would take minutes.
+    parser = SSEParser()
+    for _ in range(200_000):
+        parser.feed(b"a")
+    assert data_of(parser.feed(b"\ndata: done\n\n")) == ["done"]

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
+import urllib3
 
 from . import errors
 from .routes import WORK_ROUTES, Route
@@ -257,6 +258,11 @@ def map_transport_error(route: Route, url_host: str, exc: requests.RequestExcept
         return errors.ThrixelConnectionError(
             f"The connection dropped while trying to {route.operation}"
         )
+    if isinstance(exc, requests.ConnectionError) and _is_read_timeout(exc):
+        # requests reports a read timeout during a streamed body as a connection error.
+        return errors.RequestTimeoutError(
+            f"The service stopped sending data while trying to {route.operation}"
+        )
     if isinstance(exc, requests.ConnectionError):
         if _was_sent(exc):
             return errors.ThrixelConnectionError(
@@ -264,6 +270,11 @@ def map_transport_error(route: Route, url_host: str, exc: requests.RequestExcept
             )
         return _NotSentError(f"Could not connect to {url_host}: is the service reachable?")
     return errors.ThrixelConnectionError(f"Could not {route.operation}: {type(exc).__name__}")
+
+
+def _is_read_timeout(exc: requests.ConnectionError) -> bool:
+    reason = exc.args[0] if exc.args else None
+    return isinstance(reason, urllib3.exceptions.ReadTimeoutError)
 
 
 class _NotSentError(errors.ThrixelConnectionError):

@@ -32,7 +32,7 @@ from .models import (
     SubmitResult,
 )
 from .routes import ROUTES, Route
-from .sse import SSEParser
+from .sse import SSEFormatError, SSEParser
 from .uploads import MultipartFileBody, ProgressCallback
 from .validation import validate_choice, validate_id, validate_int_range, validate_text
 
@@ -167,7 +167,9 @@ class ThrixelClient(LibraryClient):
         """Download the reference image that guided a phase 4 submission (PNG)."""
         route = ROUTES["detailer_reference"]
         url = self._url(route, submission_id=submission_id)
-        return self._download(route, url, dest, params=None, cancel=cancel, progress=None)
+        return self._download(
+            route, url, dest, params=None, cancel=cancel, progress=None, expect_image=True
+        )
 
     # -----------------------------------------------------------------------
     # Track progress
@@ -246,6 +248,10 @@ class ThrixelClient(LibraryClient):
             except requests.RequestException as exc:
                 self._raise_if_cancelled(cancel, route)
                 raise _http.map_transport_error(route, self.config.host, exc) from exc
+            except SSEFormatError as exc:
+                raise errors.InvalidResponseError(
+                    f"The progress stream is not usable: {exc}"
+                ) from exc
             except (OSError, AttributeError, ValueError) as exc:
                 # A socket shut down by interrupt() surfaces as one of these inside urllib3.
                 self._raise_if_cancelled(cancel, route)
@@ -297,6 +303,7 @@ class ThrixelClient(LibraryClient):
             cancel=cancel,
             progress=progress,
             expect_glb=fmt == "glb",
+            expect_image=fmt in ("thumbnail", "reference_image"),
             read_timeout=CONVERSION_READ_TIMEOUT if slow else None,
         )
 

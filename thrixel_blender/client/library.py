@@ -199,6 +199,7 @@ class LibraryClient(Transport):
             cancel=cancel,
             progress=progress,
             expect_glb=fmt == "glb",
+            expect_image=fmt in ("thumbnail", "reference_image"),
         )
 
     # -----------------------------------------------------------------------

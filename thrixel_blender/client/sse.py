@@ -11,6 +11,15 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass
 
+MAX_LINE_CHARS = 1_000_000
+"""Longest line the parser accepts; progress events are a few hundred characters."""
+MAX_EVENT_CHARS = 4_000_000
+"""Most data one event may collect over its `data:` lines."""
+
+
+class SSEFormatError(ValueError):
+    """The stream broke a size limit, so it is not a progress stream worth reading."""
+
 
 @dataclass(frozen=True)
 class ServerSentEvent:
@@ -33,6 +42,11 @@ class SSEParser:
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._buffer = ""
+        # Text after the last line ending, kept as pieces so that a long line arriving in
+        # many small chunks costs linear time instead of one copy per chunk.
+        self._partial: list[str] = []
+        self._partial_chars = 0
+        self._event_chars = 0
         self._at_stream_start = True
         self._data: list[str] = []
         self._event_type = ""
@@ -45,17 +59,40 @@ class SSEParser:
         return self._last_event_id
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """Parse `chunk` and return the events it completes.
+
+        Raises:
+            SSEFormatError: a line or an event is larger than the limits above.
+        """
         text = self._decoder.decode(chunk)
         if self._at_stream_start and text:
             # A single leading byte order mark is not part of the stream.
             text = text.removeprefix("\ufeff")
             self._at_stream_start = False
-        self._buffer += text
-        return self._consume_lines(final=False)
+        if "\r" not in text and "\n" not in text and not self._buffer.endswith("\r"):
+            self._partial.append(text)
+            self._partial_chars += len(text)
+            self._check_line_length(self._partial_chars)
+            return []
+        self._buffer += "".join(self._partial) + text
+        self._partial.clear()
+        self._partial_chars = 0
+        events = self._consume_lines(final=False)
+        self._check_line_length(len(self._buffer))
+        return events
+
+    @staticmethod
+    def _check_line_length(length: int) -> None:
+        if length > MAX_LINE_CHARS:
+            raise SSEFormatError(
+                f"The stream sent a line longer than {MAX_LINE_CHARS:,} characters"
+            )
 
     def close(self) -> list[ServerSentEvent]:
         """End the stream. An event not ended by a blank line is discarded, as the standard says."""
-        self._buffer += self._decoder.decode(b"", final=True)
+        self._buffer += "".join(self._partial) + self._decoder.decode(b"", final=True)
+        self._partial.clear()
+        self._partial_chars = 0
         self._consume_lines(final=True)
         self._data = []
         self._event_type = ""
@@ -98,6 +135,11 @@ class SSEParser:
         if colon and value.startswith(" "):
             value = value[1:]
         if name == "data":
+            self._event_chars += len(value) + 1
+            if self._event_chars > MAX_EVENT_CHARS:
+                raise SSEFormatError(
+                    f"The stream sent an event larger than {MAX_EVENT_CHARS:,} characters"
+                )
             self._data.append(value)
         elif name == "event":
             self._event_type = value
@@ -110,6 +152,7 @@ class SSEParser:
         return None
 
     def _dispatch(self) -> ServerSentEvent | None:
+        self._event_chars = 0
         if not self._data:
             self._event_type = ""
             return None

@@ -54,6 +54,7 @@ class Transport:
         cancel: threading.Event | None,
         progress: ProgressCallback | None,
         expect_glb: bool = False,
+        expect_image: bool = False,
         read_timeout: float | None = None,
     ) -> Path:
         partial = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
@@ -83,6 +84,8 @@ class Transport:
                 # The JSON chunk is parsed too, so a damaged file never replaces a good one.
                 # Messages name the model, never the temporary file it is written to.
                 read_glb_json(partial, label=DOWNLOADED_MODEL)
+            if expect_image:
+                check_image_header(partial)
             try:
                 os.replace(partial, dest)
             except OSError as exc:
@@ -211,6 +214,18 @@ def _close_file(handle: BinaryIO, folder: Path) -> None:
         handle.close()
     except OSError as exc:
         raise errors.local_file_error(folder, exc) from exc
+
+
+IMAGE_MAGICS = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
+"""Leading bytes of PNG and JPEG files, the image formats the service sends."""
+
+
+def check_image_header(path: Path) -> None:
+    """Raise `InvalidResponseError` unless the file starts like a PNG or JPEG image."""
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if not head.startswith(IMAGE_MAGICS):
+        raise errors.InvalidResponseError("The downloaded image is not a PNG or JPEG file")
 
 
 def _content_length(response: requests.Response) -> int | None:

@@ -28,6 +28,7 @@ POLL_MAX_DELAY = 15.0
 FOLLOW_GIVE_UP_SECONDS = 600.0
 """How long the runner keeps trying while the service cannot be reached before failing."""
 DOWNLOAD_ATTEMPTS = 3
+KNOWN_ACTIVE_STATUSES = frozenset({"queued", "processing"})
 SUBMIT_RATE_LIMIT_ATTEMPTS = 20
 RATE_LIMIT_FALLBACK_DELAY = 15.0
 """Wait after a 429 without Retry-After: this many seconds, then twice, and so on."""
@@ -223,6 +224,7 @@ class JobRunner:
         client = work.client
         poll_delay = POLL_INITIAL_DELAY
         last_contact = time.monotonic()
+        unknown_reported: set[str] = set()
         streamed_status: str | None = None
         while True:
             self._check(work)
@@ -271,6 +273,17 @@ class JobRunner:
                     )
                 return info.status
             self._emit_for(work, "status", submission_id=submission_id, status=info.status)
+            if info.status not in KNOWN_ACTIVE_STATUSES and info.status not in unknown_reported:
+                # An unknown status is shown as it is and followed on, as a new service state
+                # may still end in completed or failed. The user can cancel at any time.
+                unknown_reported.add(info.status)
+                self._emit_for(
+                    work,
+                    "message",
+                    submission_id=submission_id,
+                    message=f'The service reports the status "{info.status}", which this '
+                    "add-on does not know. It keeps checking; press Cancel to stop",
+                )
             self._wait(work, poll_delay)
             poll_delay = min(POLL_MAX_DELAY, poll_delay * 2)
 
