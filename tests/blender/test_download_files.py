@@ -11,8 +11,8 @@ import bpy
 import pytest
 from conftest import Addon
 from library_support import cache, created, pump_until, refresh, reset_library
-from local_folders import path_under_file, unwritable_folder
 
+from local_folders import path_under_file, unwritable_folder
 from server_fixture import LocalServer
 
 
@@ -144,4 +144,3 @@ def test_worker_reports_unwritable_folder(
             "Choose another folder, or make this one writable."
         )
         assert list(folder.iterdir()) == []
-
