@@ -16,6 +16,7 @@ from pathlib import Path
 import bpy
 
 from . import preferences, props, runtime, tracking
+from .client.uploads import format_bytes
 from .detail_requests import (
     PLACEHOLDER_PARENT_ID,
     detail_request,
@@ -126,7 +127,7 @@ def _start_detail_upload(context: bpy.types.Context, selected: list[bpy.types.Ob
         request.focus_on_node_names = exported.focus_node_names
         body = request.to_json()
         del body["parent_submission_id"]
-        upload = UploadPlan(path, _task_label(exported_objects), request.project_id)
+        upload = UploadPlan(path, _task_label(exported_objects), request.project_id, exported.size)
         _start(
             props.context_scene(context),
             kind="detail",
@@ -139,10 +140,9 @@ def _start_detail_upload(context: bpy.types.Context, selected: list[bpy.types.Ob
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    size = exported.size / 1024**2
     return (
-        f"Uploading {_count(exported_objects, 'object')} ({size:,.1f} MB) for detailing. "
-        "Progress shows in the Jobs panel."
+        f"Uploading {_count(exported_objects, 'object')} ({format_bytes(exported.size)}) for "
+        "detailing. Progress shows in the Jobs panel."
     )
 
 
@@ -232,13 +232,18 @@ def _start(
 def _follow(
     record_id: str, saved: SavedRequest, upload_id: str | None, *, adopt_since: str = ""
 ) -> None:
-    known_ids = frozenset(record.submission_id for _, record in props.all_jobs())
+    known_ids = frozenset(
+        submission_id
+        for _, record in props.all_jobs()
+        for submission_id in (record.submission_id, record.upload_submission_id)
+    )
     submit = SubmitSelected(
         record_id,
         saved,
         upload_id,
         adopt_since=recovery.parse_timestamp(adopt_since),
         known_ids=known_ids - {""},
+        request_path=request_file(record_id),
     )
     runtime.get().follow(
         record_id,
@@ -256,7 +261,9 @@ def _follow(
 def resubmit(scene: bpy.types.Scene, record: props.THRIXEL_PG_job) -> None:
     """Send a failed or cancelled job's saved request again, reusing its upload if it has one.
 
-    Raises UserFacingError when the saved request or the exported file is gone.
+    An upload whose id never reached the record (the job was cancelled or the file closed
+    while it was sent) is found in the saved request, or on the service, before the exported
+    file is uploaded again. Raises UserFacingError when the saved request is gone.
     """
     path = request_file(record.job_id)
     try:
@@ -267,13 +274,9 @@ def resubmit(scene: bpy.types.Scene, record: props.THRIXEL_PG_job) -> None:
             "The request of this job is no longer saved on this computer, so it cannot be "
             "sent again. Select the objects and send them again from the Selected panel."
         ) from None
-    upload_id = record.upload_submission_id or None
-    if upload_id is None and saved.upload is not None and not saved.upload.path.is_file():
-        raise UserFacingError(
-            "The exported selection of this job is no longer on disk, so it cannot be "
-            "uploaded again. Select the objects and send them again from the Selected panel."
-        )
+    upload_id = record.upload_submission_id or saved.upload_id
     runtime.get().set_config(preferences.client_config())
+    record.upload_submission_id = upload_id or ""
     record.submission_id = ""
     record.remote_status = ""
     record.status = "submitting"

@@ -1,10 +1,12 @@
 """The submit step of detail, remesh and retexture jobs, run on a worker thread. No bpy.
 
 A job made from scene meshes first uploads the exported GLB (phase 5), then submits the work
-with the upload as its parent. The upload's id is kept, and reported to the main thread as an
-"uploaded" event, so that neither the runner's rate-limit retries nor a later Retry upload the
-same file twice. A job on an existing submission first checks that the parent is in a state
-the operation accepts, so a request the service would reject is never sent.
+with the upload as its parent. The upload's id is kept, written into the saved request and
+reported to the main thread as an "uploaded" event, so that neither the runner's rate-limit
+retries nor a later Retry upload the same file twice. The id is written even when the job was
+cancelled or its file closed meanwhile, and Retry also looks for an upload whose id never
+arrived before it uploads again. A job on an existing submission first checks that the parent
+is in a state the operation accepts, so a request the service would reject is never sent.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Any
 
 from . import runtime
 from .client import DetailRequest, RemeshRequest, RetextureRequest, SubmitResult, ThrixelClient
-from .client.errors import ValidationError
+from .client.errors import CancelledError, ThrixelError, ValidationError
+from .client.uploads import format_bytes
 from .jobs import JobEvent, recovery
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,8 @@ class UploadPlan:
     path: Path
     task: str
     project_id: str | None = None
+    size: int | None = None
+    """The file's size in bytes, to recognise the upload on the service after the file is gone."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,18 @@ class SavedRequest:
     """The request's JSON body; for an upload job its parent id is filled in after upload."""
     upload: UploadPlan | None = None
 
+    @property
+    def upload_id(self) -> str | None:
+        """The id of the upload this request was made from, once it is known."""
+        if self.upload is None:
+            return None
+        return str(self.body.get("parent_submission_id") or "") or None
+
+    def with_upload_id(self, upload_id: str) -> SavedRequest:
+        return SavedRequest(
+            self.kind, {**self.body, "parent_submission_id": upload_id}, self.upload
+        )
+
     def to_json(self) -> dict[str, Any]:
         upload = None
         if self.upload is not None:
@@ -58,6 +75,7 @@ class SavedRequest:
                 "path": str(self.upload.path),
                 "task": self.upload.task,
                 "project_id": self.upload.project_id,
+                "size": self.upload.size,
             }
         return {"kind": self.kind, "body": self.body, "upload": upload}
 
@@ -66,10 +84,12 @@ class SavedRequest:
         upload_data = data.get("upload")
         upload = None
         if isinstance(upload_data, dict):
+            size = upload_data.get("size")
             upload = UploadPlan(
                 Path(str(upload_data["path"])),
                 str(upload_data.get("task") or ""),
                 upload_data.get("project_id"),
+                size if isinstance(size, int) and not isinstance(size, bool) else None,
             )
         kind = str(data["kind"])
         if kind not in SAVED_KINDS or not isinstance(data.get("body"), dict):
@@ -84,6 +104,13 @@ class SavedRequest:
         return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
 
 
+_uploads_lock = threading.Lock()
+_uploads_running: dict[str, threading.Event] = {}
+"""Uploads being sent in this session, by the exported file's path (unique per export)."""
+_uploads_done: dict[str, str] = {}
+"""Exported file's path -> id of its finished upload, in this session."""
+
+
 class SubmitSelected:
     """Submit function of one detail, remesh or retexture job (worker thread)."""
 
@@ -95,9 +122,12 @@ class SubmitSelected:
         *,
         adopt_since: datetime | None = None,
         known_ids: frozenset[str] = frozenset(),
+        request_path: Path | None = None,
     ) -> None:
         self._record_id = record_id
         self._saved = saved
+        self._request_path = request_path
+        """Where the saved request is, to write the upload's id into as soon as it is known."""
         self._adopt_since = adopt_since
         """When an earlier attempt was sent (Retry): its submission is taken over if found."""
         self._known_ids = known_ids
@@ -138,33 +168,94 @@ class SubmitSelected:
             check_parent(client, self._saved.kind, parent_id, cancel)
             return parent_id
 
-        self._next_message = 0.0
-        result = client.upload_glb(
-            upload.path,
-            task=upload.task or None,
-            project_id=upload.project_id,
-            cancel=cancel,
-            progress=self._report_upload,
+        # A cancelled attempt's worker may still be sending this file: its id is used.
+        earlier_id = self._wait_for_earlier_upload(upload, cancel)
+        if earlier_id is not None:
+            log.info("Using upload %s of an earlier attempt", earlier_id)
+            return self._keep_upload_id(earlier_id)
+        # An earlier attempt's upload may have reached the service without its id arriving,
+        # because the job was cancelled or its file closed. Such an upload is taken over.
+        result = recovery.submit_once(
+            client,
+            cancel,
+            submit=lambda: self._upload(client, cancel, upload),
+            matches=recovery.upload_matcher(upload.path.name, upload.task or None, upload.size),
+            exclude=self._known_ids,
+            adopt_since=self._adopt_since,
         )
+        log.info("Upload %s is submission %s", upload.path.name, result.submission_id)
+        # The file stays until the job's result is placed or the job is removed, so that an
+        # upload whose id was lost can still be recognised by name, size and label.
+        return self._keep_upload_id(result.submission_id)
+
+    def _keep_upload_id(self, upload_id: str) -> str:
         with self._lock:
-            self._upload_id = result.submission_id
-        log.info("Uploaded %s as submission %s", upload.path.name, result.submission_id)
-        self._emit("uploaded", "Uploaded the selection", payload=result.submission_id)
-        # The service stores the model now, so Retry uses the upload's id, not the file.
-        upload.path.unlink(missing_ok=True)
-        return result.submission_id
+            self._upload_id = upload_id
+        self._record_upload_id(upload_id)
+        self._emit("uploaded", "Uploaded the selection", payload=upload_id)
+        return upload_id
+
+    def _wait_for_earlier_upload(self, upload: UploadPlan, cancel: threading.Event) -> str | None:
+        """Wait for an upload of the same file still running in this session; return its id."""
+        key = str(upload.path)
+        with _uploads_lock:
+            running = _uploads_running.get(key)
+        if running is not None:
+            self._emit("message", "Waiting for the earlier upload of this selection to finish")
+            while not running.wait(0.2):
+                if cancel.is_set():
+                    raise CancelledError("Cancelled while waiting for the earlier upload")
+        with _uploads_lock:
+            return _uploads_done.get(key)
+
+    def _upload(self, client: ThrixelClient, cancel: threading.Event, upload: UploadPlan) -> Any:
+        if not upload.path.is_file():
+            raise ThrixelError(
+                "The exported selection of this job is no longer on disk, and the service has "
+                "no upload of it, so it cannot be sent again",
+                fix="Select the objects and send them again from the Selected panel",
+            )
+        self._next_message = 0.0
+        key = str(upload.path)
+        finished = threading.Event()
+        with _uploads_lock:
+            _uploads_running[key] = finished
+        try:
+            result = client.upload_glb(
+                upload.path,
+                task=upload.task or None,
+                project_id=upload.project_id,
+                cancel=cancel,
+                progress=self._report_upload,
+            )
+            with _uploads_lock:
+                _uploads_done[key] = result.submission_id
+            return result
+        finally:
+            with _uploads_lock:
+                if _uploads_running.get(key) is finished:
+                    del _uploads_running[key]
+            finished.set()
+
+    def _record_upload_id(self, upload_id: str) -> None:
+        """Write the upload's id into the saved request, which no cancel or file load drops."""
+        if self._request_path is None:
+            return
+        try:
+            self._saved.with_upload_id(upload_id).write(self._request_path)
+        except OSError as error:
+            log.warning("Could not save upload %s to %s: %s", upload_id, self._request_path, error)
 
     def _report_upload(self, sent: int, total: int | None) -> None:
+        # The multipart body passes its length with every call; None never comes from it.
         if not total:
             return
         fraction = sent / total
         if fraction < self._next_message and sent < total:
             return
         self._next_message = fraction + UPLOAD_MESSAGE_STEP
-        megabytes = 1024**2
         self._emit(
-            "message",
-            f"Uploading the selection: {sent / megabytes:.1f} of {total / megabytes:.1f} MB",
+            "message", f"Uploading the selection: {format_bytes(sent)} of {format_bytes(total)}"
         )
 
     def _emit(self, kind: str, message: str, payload: object = None) -> None:

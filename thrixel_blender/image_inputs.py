@@ -22,6 +22,7 @@ from bpy.types import Context, Event, Operator
 
 from . import library_calls, library_props, messages, props
 from .client import Phase1Request
+from .client.uploads import format_bytes
 from .client.validation import MAX_IMAGES, validate_image_reference
 from .messages import UserFacingError
 
@@ -60,14 +61,6 @@ class EncodedImage:
         if self.sent_size != self.original_size:
             text += f", sent at {self.sent_size[0]}×{self.sent_size[1]}"
         return f"{text}, {format_bytes(self.sent_bytes)}"
-
-
-def format_bytes(count: int) -> str:
-    if count < 1024:
-        return f"{count} B"
-    if count < 1024**2:
-        return f"{count / 1024:.0f} KB"
-    return f"{count / 1024**2:.1f} MB"
 
 
 def scaled_size(width: int, height: int, max_edge: int = MAX_EDGE) -> tuple[int, int]:

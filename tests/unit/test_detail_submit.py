@@ -77,8 +77,8 @@ def test_second_attempt_reuses_upload(
     assert details[-1]["body"]["focus_on_node_names"] == ["Wheels"]
     assert client.get_info(upload_id).phase == 5
     assert result.submission_id != upload_id
-    # The service stores the upload, so the exported file is no longer needed.
-    assert not truck_copy.exists()
+    # The file stays until the result is placed, so a lost upload id can still be recovered.
+    assert truck_copy.exists()
 
 
 def test_known_upload_is_not_sent_again(

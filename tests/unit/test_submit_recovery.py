@@ -5,11 +5,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from server_fixture import LocalServer, running_server
-from thrixel_blender.client import ClientConfig, Phase1Request, ThrixelClient, _http, errors
+from thrixel_blender.client import (
+    ClientConfig,
+    Phase1Request,
+    SubmissionInfo,
+    ThrixelClient,
+    _http,
+    errors,
+)
 from thrixel_blender.client._http import RetryPolicy
 from thrixel_blender.jobs import recovery
 
@@ -17,6 +25,9 @@ pytestmark = pytest.mark.server
 
 FAST_RETRIES = RetryPolicy(max_retries=2, initial_delay=0.05, max_delay=5.0)
 PROMPT = "a copper weather vane shaped like a fox"
+FIXTURE_GLB = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "glb" / "Duck.glb"
+)
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +145,59 @@ def test_parse_timestamp_forms() -> None:
     assert recovery.parse_timestamp("2026-04-20T14:32:11") is not None
     assert recovery.parse_timestamp("yesterday") is None
     assert recovery.parse_timestamp(None) is None
+
+
+def phase5_info(**fields: object) -> SubmissionInfo:
+    data = {
+        "submission_id": "5e1c7a40-0000-4000-8000-000000000001",
+        "phase": 5,
+        "status": "completed",
+        "input": {"task": "Blender selection: Cube"},
+        **fields,
+    }
+    return SubmissionInfo.from_json(data)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"original_filename": "a1b2.glb", "file_size_bytes": 999}, True),
+        ({"original_filename": "other.glb", "file_size_bytes": 2048}, False),
+        ({"file_size_bytes": 2048}, True),
+        ({"file_size_bytes": 999}, False),
+        ({}, True),
+        ({"input": {"task": "Blender selection: Sphere"}}, False),
+        ({"phase": 4, "original_filename": "a1b2.glb"}, False),
+    ],
+    ids=[
+        "same file name",
+        "other file name",
+        "same label and size",
+        "same label other size",
+        "same label no size",
+        "other label",
+        "not an upload",
+    ],
+)
+def test_upload_matcher_cases(fields: dict[str, object], expected: bool) -> None:
+    matches = recovery.upload_matcher("a1b2.glb", "Blender selection: Cube", 2048)
+
+    assert matches(phase5_info(**fields)) is expected
+
+
+def test_uploaded_file_is_found(client: ThrixelClient, tmp_path: Path) -> None:
+    if not FIXTURE_GLB.is_file():
+        pytest.skip(f"fixture {FIXTURE_GLB} is missing")
+    sent_at = datetime.now(UTC)
+    path = tmp_path / "e3f4.glb"
+    path.write_bytes(FIXTURE_GLB.read_bytes())
+    uploaded = client.upload_glb(path, task="Blender selection: Duck")
+
+    found = recovery.find_submitted(
+        client,
+        since=sent_at,
+        matches=recovery.upload_matcher(path.name, "Blender selection: Duck", path.stat().st_size),
+    )
+
+    assert found is not None
+    assert found.submission_id == uploaded.submission_id

@@ -19,6 +19,15 @@ ProgressCallback = Callable[[int, int | None], None]
 """Called with the bytes done so far and the total, when known."""
 
 
+def format_bytes(count: int) -> str:
+    """Return a byte count as "512 B", "12 KB" or "3.4 MB" (1 KB = 1024 bytes)."""
+    if count < 1024:
+        return f"{count} B"
+    if count < 1024**2:
+        return f"{count / 1024:.0f} KB"
+    return f"{count / 1024**2:.1f} MB"
+
+
 class MultipartFileBody:
     """Streamed multipart body holding text fields and one file field."""
 

@@ -152,6 +152,28 @@ def parameters_matcher(phase: int, parent_id: str, body: dict[str, Any]) -> Matc
     return matches
 
 
+def upload_matcher(file_name: str, task: str | None, size: int | None) -> Matcher:
+    """Return a matcher for the phase 5 upload of the file `file_name` labelled `task`.
+
+    The service reports the uploaded file's name and size where it can (the submit response
+    has both, and the local server's /info too). The name is unique per export, so it decides
+    when present. Otherwise the task label must be equal, and the size too when both are known.
+    """
+
+    def matches(info: SubmissionInfo) -> bool:
+        if info.phase != 5:
+            return False
+        reported_name = info.raw.get("original_filename")
+        if isinstance(reported_name, str) and reported_name:
+            return reported_name == file_name
+        if info.input.get("task") != task:
+            return False
+        reported_size = info.raw.get("file_size_bytes")
+        return size is None or not isinstance(reported_size, int) or reported_size == size
+
+    return matches
+
+
 def task_matcher(phase: int, task: str | None) -> Matcher:
     """Return a matcher for a submission of `phase` whose input contains `task`."""
 
