@@ -1,5 +1,5 @@
-"""Operators for the selected objects: detail, remesh, retexture, bring the sources back, and
-load a detail result's reference image."""
+"""Operators for the selected objects: detail, remesh, retexture, switch between a result and
+the sources it replaced, and load a detail result's reference image."""
 
 from __future__ import annotations
 
@@ -106,14 +106,14 @@ class THRIXEL_OT_retexture_selected(Operator):
         return _run(self, "Retexture", detail_jobs.start_retexture, context)
 
 
-class THRIXEL_OT_restore_sources(Operator):
-    """Show the objects this job's result replaced again, and hide the result"""
-
-    bl_idname = "thrixel.restore_sources"
-    bl_label = "Show Originals"
-    bl_options = {'REGISTER', 'UNDO', 'INTERNAL'}
+class _ResultOperator(Operator):
+    """Base of the operators that switch between a job's result and the objects it replaced."""
 
     job_id: StringProperty(name="Job ID", options={'SKIP_SAVE'})
+
+    def switch(self, scene: bpy.types.Scene, record: props.THRIXEL_PG_job) -> str | None:
+        """Switch what is shown; return the message to report, or None after reporting."""
+        raise NotImplementedError
 
     def execute(self, context: Context) -> set[OperatorReturnItems]:
         scene = props.context_scene(context)
@@ -121,17 +121,57 @@ class THRIXEL_OT_restore_sources(Operator):
         if record is None:
             self.report({'ERROR'}, f"No job with id \"{self.job_id}\" in this scene.")
             return {'CANCELLED'}
+        text = self.switch(scene, record)
+        if text is None:
+            return {'CANCELLED'}
+        self.report({'INFO'}, text)
+        return {'FINISHED'}
+
+
+class THRIXEL_OT_restore_sources(_ResultOperator):
+    """Show the objects this job's result replaced again, and hide the result"""
+
+    bl_idname = "thrixel.restore_sources"
+    bl_label = "Show Originals"
+    bl_options = {'REGISTER', 'UNDO', 'INTERNAL'}
+
+    def switch(self, scene: bpy.types.Scene, record: props.THRIXEL_PG_job) -> str | None:
         if not record.sources_hidden:
             self.report({'WARNING'}, f"The originals of \"{record.label}\" are not hidden.")
-            return {'CANCELLED'}
+            return None
         shown, missing = results.restore_sources(scene, record)
         text = f"Showing {shown} original object{'s' if shown != 1 else ''} again"
         if record.collection_name:
             text += f" and hiding \"{record.collection_name}\""
         if missing:
             text += f". {missing} of them no longer exist"
-        self.report({'INFO'}, text + ".")
-        return {'FINISHED'}
+        return text + "."
+
+
+class THRIXEL_OT_show_result(_ResultOperator):
+    """Show this job's result again and hide the objects it replaced"""
+
+    bl_idname = "thrixel.show_result"
+    bl_label = "Show Result"
+    bl_options = {'REGISTER', 'UNDO', 'INTERNAL'}
+
+    def switch(self, scene: bpy.types.Scene, record: props.THRIXEL_PG_job) -> str | None:
+        if record.sources_hidden:
+            self.report({'WARNING'}, f"The result of \"{record.label}\" is already shown.")
+            return None
+        try:
+            hidden = results.show_result(scene, record)
+        except LookupError:
+            self.report(
+                {'ERROR'},
+                f"The result collection \"{record.collection_name}\" of \"{record.label}\" "
+                "was deleted, so there is no result to show.",
+            )
+            return None
+        return (
+            f"Showing \"{record.collection_name}\" and hiding {hidden} original "
+            f"object{'s' if hidden != 1 else ''}."
+        )
 
 
 class THRIXEL_OT_load_reference_image(Operator):
@@ -149,13 +189,18 @@ class THRIXEL_OT_load_reference_image(Operator):
 
     @classmethod
     def poll(cls, context: Context) -> bool:
-        if _active_phase4_submission(context) is None:
-            cls.poll_message_set("The active object is not part of a detail result (phase 4).")
-            return False
-        return True
+        # poll() cannot see the operator's properties, so a button that passes submission_id
+        # (the Results panel's) is enabled whenever the file lists any detail result.
+        if _active_phase4_submission(context) is not None or _listed_phase4_results(context):
+            return True
+        cls.poll_message_set(NO_PHASE4_REASON)
+        return False
 
     def execute(self, context: Context) -> set[OperatorReturnItems]:
         submission_id = self.submission_id or _active_phase4_submission(context) or ""
+        if not submission_id:
+            self.report({'ERROR'}, NO_PHASE4_REASON)
+            return {'CANCELLED'}
         try:
             validate_id(submission_id, "submission id")
         except ValidationError as error:
@@ -180,6 +225,19 @@ class THRIXEL_OT_load_reference_image(Operator):
 
 # ---------------------------------------------------------------------------------------------
 # Reference images
+
+
+NO_PHASE4_REASON = (
+    "The active object is not part of a detail result (phase 4). Select one, or use the "
+    "Reference Image button of a result in the Results panel."
+)
+
+
+def _listed_phase4_results(context: Context) -> bool:
+    return any(
+        record.phase == 4 and record.submission_id
+        for record in props.context_settings(context).jobs
+    )
 
 
 def _active_phase4_submission(context: Context) -> str | None:
@@ -241,5 +299,6 @@ classes = (
     THRIXEL_OT_remesh_selected,
     THRIXEL_OT_retexture_selected,
     THRIXEL_OT_restore_sources,
+    THRIXEL_OT_show_result,
     THRIXEL_OT_load_reference_image,
 )

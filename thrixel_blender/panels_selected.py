@@ -1,6 +1,6 @@
 """The Selected panel in the Thrixel sidebar tab: what Detail, Remesh and Retexture can do with
-the active selection, each greyed out with the reason when it does not apply, and the results
-whose originals are hidden.
+the active selection, each greyed out with the reason when it does not apply, and the imported
+results, each with a button that shows either the result or the originals it replaced.
 
 `draw()` reads the selection, the scene's options and job records only: no I/O.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import cast
 
+import bpy
 from bpy.types import Context, Panel, UILayout
 
 from . import detail_jobs, detail_ops, online, preferences, props
@@ -212,6 +213,10 @@ def _draw_result(layout: UILayout, context: Context, record: props.THRIXEL_PG_jo
     if record.sources_hidden:
         row.operator(
             "thrixel.restore_sources", text="Show Originals", icon='HIDE_OFF'
+        ).job_id = record.job_id
+    elif bpy.data.collections.get(record.collection_name) is not None:
+        row.operator(
+            "thrixel.show_result", text="Show Result", icon='HIDE_OFF'
         ).job_id = record.job_id
     row.operator(
         "thrixel.load_reference_image", text="Reference Image", icon='IMAGE_DATA'

@@ -180,6 +180,23 @@ def restore_sources(scene: bpy.types.Scene, record: props.THRIXEL_PG_job) -> tup
     return shown, missing
 
 
+def show_result(scene: bpy.types.Scene, record: props.THRIXEL_PG_job) -> int:
+    """Show the job's result collection again and hide its sources, undoing `restore_sources`.
+
+    Returns how many sources were hidden. Raises LookupError when the result collection was
+    deleted.
+    """
+    collection = bpy.data.collections.get(record.collection_name)
+    if collection is None:
+        raise LookupError(record.collection_name)
+    for view_layer in scene.view_layers:
+        layer_collection = _layer_collection_of(view_layer.layer_collection, collection)
+        if layer_collection is not None:
+            layer_collection.hide_viewport = False
+    collection.hide_render = False
+    return hide_sources(scene, record)
+
+
 def _set_hidden(scene: bpy.types.Scene, obj: bpy.types.Object, hidden: bool) -> None:
     for view_layer in scene.view_layers:
         if view_layer.objects.get(obj.name) == obj:

@@ -103,6 +103,40 @@ def test_restore_shows_sources_and_hides_result(detail_ready: Addon, server: Loc
     assert duck.name in bpy.data.objects
 
 
+def test_show_result_undoes_show_originals(detail_ready: Addon, server: LocalServer) -> None:
+    duck = next(obj for obj in import_fixture("Duck.glb") if obj.type == 'MESH')
+    select([duck])
+    detail(server)
+    record = run_job(detail_ready, newest_job())
+    assert bpy.ops.thrixel.restore_sources(job_id=record.job_id) == {'FINISHED'}
+
+    assert bpy.ops.thrixel.show_result(job_id=record.job_id) == {'FINISHED'}
+
+    assert_sources_hidden(record, hidden=True)
+    assert duck.hide_render
+    assert record.sources_hidden
+    layer = bpy.context.view_layer.layer_collection.children[record.collection_name]
+    assert not layer.hide_viewport
+    assert not bpy.data.collections[record.collection_name].hide_render
+    assert all(obj.visible_get() for obj in result_objects(record))
+    assert bpy.ops.thrixel.show_result(job_id=record.job_id) == {'CANCELLED'}
+    assert bpy.ops.thrixel.restore_sources(job_id=record.job_id) == {'FINISHED'}
+    assert not duck.hide_get()
+
+
+def test_show_result_of_deleted_collection(detail_ready: Addon, server: LocalServer) -> None:
+    duck = next(obj for obj in import_fixture("Duck.glb") if obj.type == 'MESH')
+    select([duck])
+    detail(server)
+    record = run_job(detail_ready, newest_job())
+    assert bpy.ops.thrixel.restore_sources(job_id=record.job_id) == {'FINISHED'}
+    bpy.data.collections.remove(bpy.data.collections[record.collection_name])
+
+    with pytest.raises(RuntimeError, match="was deleted, so there is no result to show"):
+        bpy.ops.thrixel.show_result(job_id=record.job_id)
+    assert not duck.hide_get()
+
+
 def test_detail_child_alone_keeps_world_transform(detail_ready: Addon, server: LocalServer) -> None:
     truck = {obj.name: obj for obj in import_fixture("CesiumMilkTruck.glb")}
     wheels = truck["Wheels.001"]
@@ -393,3 +427,23 @@ def test_reference_image_downloads_when_missing(detail_ready: Addon, server: Loc
 
     assert len(server.admin.requests_log("detailer_reference")) == 1
     assert bpy.data.images[image_name].packed_file is not None
+
+
+def test_reference_button_works_without_active_result(
+    detail_ready: Addon, server: LocalServer
+) -> None:
+    operator = bpy.ops.thrixel.load_reference_image
+    assert not operator.poll(), "enabled in a file without detail results"
+    duck = next(obj for obj in import_fixture("Duck.glb") if obj.type == 'MESH')
+    select([duck])
+    detail(server)
+    record = run_job(detail_ready, newest_job())
+    assert record.status == "completed", record.message
+    bpy.ops.mesh.primitive_cube_add()
+    bpy.context.view_layer.objects.active = bpy.context.active_object
+
+    assert operator.poll(), "the Results panel's button is greyed out"
+    assert operator(submission_id=record.submission_id) == {'FINISHED'}
+    assert f"Reference {record.submission_id[:8]}" in bpy.data.images
+    with pytest.raises(RuntimeError, match="not part of a detail result"):
+        operator()

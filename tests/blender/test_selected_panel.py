@@ -149,3 +149,24 @@ def test_offline_says_how_to_turn_on(configured: Addon) -> None:
         assert not child.poll(bpy.context)
     finally:
         bpy.context.preferences.system.use_online_access = True
+
+
+def test_results_offer_show_result_when_shown_originals(configured: Addon) -> None:
+    collection = bpy.data.collections.new("Detail Wheels Result")
+    record = bpy.context.scene.thrixel.add_job(kind="detail", prompt="", phase=4)
+    record.status = "completed"
+    record.imported = True
+    record.sources_hidden = False
+    record.collection_name = collection.name
+    record.submission_id = "5f1e2d3c-0000-4000-8000-00000000abcd"
+
+    shown = draw(configured, "VIEW3D_PT_thrixel_selected_results")
+    bpy.data.collections.remove(collection)
+    deleted = draw(configured, "VIEW3D_PT_thrixel_selected_results")
+
+    show, reference = shown.operators()
+    assert show.args[0] == "thrixel.show_result"
+    assert show.kwargs["text"] == "Show Result"
+    assert show.properties == {"job_id": record.job_id}
+    assert reference.args[0] == "thrixel.load_reference_image"
+    assert deleted.operator_ids() == ["thrixel.load_reference_image"]
