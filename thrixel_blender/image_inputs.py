@@ -126,21 +126,40 @@ def _encode_file(filepath: str) -> EncodedImage:
     try:
         image = bpy.data.images.load(str(path), check_existing=False)
     except RuntimeError:
-        raise ImageInputError(
-            f"Blender cannot read \"{path.name}\" as an image. Choose a PNG or JPEG file."
-        ) from None
+        raise _not_an_image(path) from None
     try:
+        # Blender reads the pixels only when they are first needed, so a file that is no
+        # image loads without error and then has no size.
+        if 0 in image.size[:]:
+            raise _not_an_image(path)
         return _encode_blender_image(image, original=path.read_bytes())
     finally:
         bpy.data.images.remove(image)
 
 
+def _not_an_image(path: Path) -> ImageInputError:
+    return ImageInputError(
+        f"The file \"{path.name}\" is not a PNG or JPEG image, and Blender cannot read it as "
+        "another image format. Choose a PNG or JPEG file."
+    )
+
+
 def _encode_blender_image(image: bpy.types.Image, original: bytes | None = None) -> EncodedImage:
     width, height = image.size[:]
     if width == 0 or height == 0:
+        path = Path(bpy.path.abspath(image.filepath)) if image.filepath else None
+        if image.source == 'FILE' and path is not None and not path.is_file():
+            raise ImageInputError(
+                f"The file of the image \"{image.name}\" ({path}) does not exist. "
+                "Find the file again in the Image Editor, or pick another image."
+            )
+        if image.source == 'FILE' and path is not None:
+            raise ImageInputError(
+                f"The image \"{image.name}\" has no pixels: its file \"{path.name}\" is not "
+                "an image Blender can read. Pick another image."
+            )
         raise ImageInputError(
-            f"The image \"{image.name}\" has no pixels Blender can read. "
-            "Check that its file exists, or pick another image."
+            f"The image \"{image.name}\" has no pixels Blender can read. Pick another image."
         )
     if image.is_dirty:
         # Painted or edited since loading: the file on disk no longer matches the pixels.
@@ -204,14 +223,6 @@ def encode_all(
     return None, values, encoded
 
 
-def measure(item: library_props.THRIXEL_PG_image_input) -> None:
-    """Store the input's size, and the size it is sent at, in `size_note` (main thread)."""
-    try:
-        item.size_note = encode(item).describe()
-    except ImageInputError as error:
-        item.size_note = str(error)
-
-
 # ---------------------------------------------------------------------------
 # Operators
 
@@ -263,7 +274,13 @@ class THRIXEL_OT_add_image_input(Operator):
         item.filepath = self.filepath
         item.image = image
         item.url = self.url.strip()
-        measure(item)
+        # An input that cannot be sent is rejected now, not when Generate is pressed.
+        try:
+            item.size_note = encode(item).describe()
+        except ImageInputError as error:
+            settings.image_inputs.remove(len(settings.image_inputs) - 1)
+            self.report({'ERROR'}, str(error))
+            return {'CANCELLED'}
         settings.image_input_index = len(settings.image_inputs) - 1
         self.report({'INFO'}, f"Added \"{label_of(item)}\": {item.size_note}")
         return {'FINISHED'}

@@ -259,16 +259,69 @@ def test_image_input_errors_are_reported(
 ) -> None:
     scene = bpy.context.scene
     scene.thrixel.prompt = "a cat"
-    bpy.ops.thrixel.add_image_input(source='URL', url="http://plain.example/cat.png")
+    inputs = scene.thrixel.library.image_inputs
     with pytest.raises(RuntimeError, match="is not an https:// address"):
-        bpy.ops.thrixel.generate_model()
-    scene.thrixel.library.image_inputs.clear()
-    missing = tmp_path / "gone.png"
-    bpy.ops.thrixel.add_image_input(source='FILE', filepath=str(missing))
+        bpy.ops.thrixel.add_image_input(source='URL', url="http://plain.example/cat.png")
+    assert len(inputs) == 0
+    picture = tmp_path / "cat.png"
+    pixels = bpy.data.images.new("cat", 8, 8)
+    pixels.save(filepath=str(picture))
+    bpy.data.images.remove(pixels)
+    assert bpy.ops.thrixel.add_image_input(source='FILE', filepath=str(picture)) == {'FINISHED'}
+    picture.unlink()
     with pytest.raises(RuntimeError, match="does not exist"):
         bpy.ops.thrixel.generate_model()
     assert server.admin.requests_log("phase1_submit") == []
     assert len(scene.thrixel.jobs) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("gone.png", None, "The image file \"{path}\" does not exist. Choose the file again."),
+        (
+            "fake.png",
+            b"not an image at all" * 10,
+            "The file \"fake.png\" is not a PNG or JPEG image, and Blender cannot read it as "
+            "another image format. Choose a PNG or JPEG file.",
+        ),
+        (
+            "doc.pdf",
+            b"%PDF-1.4 junk",
+            "The file \"doc.pdf\" is not a PNG or JPEG image, and Blender cannot read it as "
+            "another image format. Choose a PNG or JPEG file.",
+        ),
+    ],
+    ids=["missing", "text named png", "pdf"],
+)
+def test_unusable_image_file_is_not_added(
+    library: Addon, tmp_path: Path, name: str, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    images_before = len(bpy.data.images)
+
+    with pytest.raises(RuntimeError) as caught:
+        bpy.ops.thrixel.add_image_input(source='FILE', filepath=str(path))
+
+    assert message.format(path=path) in str(caught.value)
+    assert len(bpy.context.scene.thrixel.library.image_inputs) == 0
+    assert len(bpy.data.images) == images_before
+
+
+def test_blender_image_without_file_is_not_added(library: Addon, tmp_path: Path) -> None:
+    path = tmp_path / "painted.png"
+    pixels = bpy.data.images.new("painted", 8, 8)
+    pixels.save(filepath=str(path))
+    bpy.data.images.remove(pixels)
+    image = bpy.data.images.load(str(path))
+    path.unlink()
+
+    with pytest.raises(RuntimeError, match=r"\(.*painted\.png\) does not exist"):
+        bpy.ops.thrixel.add_image_input(source='IMAGE', image_name=image.name)
+
+    assert len(bpy.context.scene.thrixel.library.image_inputs) == 0
 
 
 def test_projects_lifecycle_and_default(library: Addon, server: LocalServer) -> None:
