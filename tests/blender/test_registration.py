@@ -9,14 +9,18 @@ extension repository that points at this repository, so the module gets its real
   `thrixel.<name>`, panels `VIEW3D_PT_thrixel_<name>` in the "Thrixel" sidebar tab, property
   groups `THRIXEL_PG_`, lists `THRIXEL_UL_`, menus `THRIXEL_MT_`, preferences
   `THRIXEL_AddonPreferences` with `bl_idname` equal to the add-on module);
-- `unregister()` leaves no class, ID property, timer, handler or thread behind;
+- `unregister()` leaves no class, timer, handler or thread behind, and no property on any RNA
+  struct (ID types such as Scene, and others such as Bone or PoseBone);
 - register, unregister and register again works.
 
-Every failure names the rule and the class or file that broke it.
+Every failure names the rule and the class or file that broke it. Draw handlers and msgbus
+subscriptions cannot be listed through Blender's API, so tests/unit/test_architecture.py checks
+statically that every module adding one also removes it.
 """
 
 from __future__ import annotations
 
+import ast
 import inspect
 import os
 import sys
@@ -51,6 +55,14 @@ SOURCE_REPO_MODULE = "thrixel_source_tree"
 _sources: dict[int, str] = {}
 
 
+def source_path(path: Path) -> str:
+    """Return `path` relative to the repository when it is inside it."""
+    try:
+        return path.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def source_of(obj: object) -> str:
     """Return the file that defines `obj`, relative to the repository when it is inside it."""
     if id(obj) in _sources:
@@ -59,10 +71,7 @@ def source_of(obj: object) -> str:
         path = Path(inspect.getsourcefile(obj) or "")  # type: ignore[arg-type]
     except TypeError:
         return "unknown file"
-    try:
-        source = path.resolve().relative_to(REPO_ROOT).as_posix()
-    except ValueError:
-        source = str(path)
+    source = source_path(path)
     _sources[id(obj)] = source
     return source
 
@@ -119,14 +128,66 @@ def package_functions(module_name: str) -> list[Callable[..., Any]]:
     return functions
 
 
-def id_type_properties() -> dict[str, set[str]]:
-    """Return the RNA property names of every ID type (Scene, Object, WindowManager, ...)."""
+def struct_properties() -> dict[str, set[str]]:
+    """Return the RNA property names of every struct in bpy.types (Scene, Bone, PoseBone, ...)."""
     properties: dict[str, set[str]] = {}
     for name in dir(bpy.types):
         value = getattr(bpy.types, name, None)
-        if inspect.isclass(value) and issubclass(value, bpy.types.ID):
-            properties[name] = set(value.bl_rna.properties.keys())
+        if inspect.isclass(value) and issubclass(value, bpy.types.bpy_struct):
+            rna = getattr(value, "bl_rna", None)
+            if rna is not None:
+                properties[name] = set(rna.properties.keys())
     return properties
+
+
+def added_properties(before: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """Return (struct, property) for each property defined since `before` on a struct it had.
+
+    A property added to a base struct such as ID also shows on every struct derived from it, so
+    only the struct that defines it is returned.
+    """
+    now = struct_properties()
+    added = {
+        (type_name, prop)
+        for type_name, names in now.items()
+        if type_name in before
+        for prop in names - before[type_name]
+    }
+    defined: list[tuple[str, str]] = []
+    for type_name, prop in sorted(added):
+        base = getattr(bpy.types, type_name).bl_rna.base
+        if base is None or (base.identifier, prop) not in added:
+            defined.append((type_name, prop))
+    return defined
+
+
+def property_assignments(module_name: str, prop: str) -> list[str]:
+    """Return file:line of each `X.<prop> = ...` or `setattr(X, "<prop>", ...)` in the package."""
+    places: list[str] = []
+    for module in package_modules(module_name):
+        path = Path(getattr(module, "__file__", None) or "")
+        if path.suffix != ".py" or not path.is_file():
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            targets: list[ast.expr] = []
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, ast.AnnAssign):
+                targets = [node.target]
+            assigned = any(
+                isinstance(target, ast.Attribute) and target.attr == prop for target in targets
+            )
+            set_by_name = (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", "") == "setattr"
+                and len(node.args) > 1
+                and isinstance(node.args[1], ast.Constant)
+                and node.args[1].value == prop
+            )
+            if assigned or set_by_name:
+                places.append(f"{source_path(path)}:{node.lineno}")
+    return sorted(places)
 
 
 def handler_lists() -> dict[str, list[Any]]:
@@ -150,7 +211,7 @@ class BlenderState:
     def take(cls) -> BlenderState:
         return cls(
             type_names=set(dir(bpy.types)),
-            properties=id_type_properties(),
+            properties=struct_properties(),
             handlers=handler_lists(),
             threads=set(threading.enumerate()),
         )
@@ -165,6 +226,8 @@ class Registration:
     timers: list[Callable[..., Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     module: ModuleType | None = None
+    property_sources: dict[str, list[str]] = field(default_factory=dict)
+    """file:line of the assignments of each property `register()` added, found in the source."""
 
 
 def leftovers(before: BlenderState, registration: Registration) -> list[str]:
@@ -179,9 +242,12 @@ def leftovers(before: BlenderState, registration: Registration) -> list[str]:
     for name in sorted(set(dir(bpy.types)) - before.type_names):
         problems.append(f"class rule: bpy.types.{name} still exists {where}")
 
-    for type_name, names in id_type_properties().items():
-        for prop in sorted(names - before.properties.get(type_name, set())):
-            problems.append(f"property rule: bpy.types.{type_name}.{prop} is still defined {where}")
+    for type_name, prop in added_properties(before.properties):
+        places = registration.property_sources.get(prop) or ["no assignment found in the package"]
+        problems.append(
+            f"property rule: bpy.types.{type_name}.{prop} is still defined {where} "
+            f"(set at {', '.join(places)})"
+        )
 
     timer_candidates = registration.timers + package_functions(registration.module_name)
     reported: set[int] = set()
@@ -225,9 +291,8 @@ def remove_leftovers(before: BlenderState, registration: Registration) -> None:
         for handler in current:
             if not any(handler is old for old in previous):
                 getattr(bpy.app.handlers, list_name).remove(handler)
-    for type_name, names in id_type_properties().items():
-        for prop in names - before.properties.get(type_name, set()):
-            delattr(getattr(bpy.types, type_name), prop)
+    for type_name, prop in added_properties(before.properties):
+        delattr(getattr(bpy.types, type_name), prop)
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,8 +423,11 @@ def source_repo_module() -> tuple[str, Callable[[], None]]:
     return repo.module, remove
 
 
-def enable_recording(module_name: str) -> Registration:
-    """Enable the add-on with `addon_utils` and record what its `register()` registers."""
+def enable_recording(module_name: str, before: dict[str, set[str]]) -> Registration:
+    """Enable the add-on with `addon_utils` and record what its `register()` registers.
+
+    `before` contains the struct properties taken before, to find the ones `register()` adds.
+    """
     import addon_utils
 
     registration = Registration(module_name)
@@ -395,6 +463,10 @@ def enable_recording(module_name: str) -> Registration:
             registration.classes.append(cls)
     for function in package_functions(module_name):
         source_of(function)
+    # Looked up while the package is imported, because unregister() can take it out of
+    # sys.modules.
+    for _type_name, prop in added_properties(before):
+        registration.property_sources[prop] = property_assignments(module_name, prop)
     return registration
 
 
@@ -442,13 +514,13 @@ def cycle() -> Iterator[Cycle]:
     module_name = f"bl_ext.{repo_module}.{PACKAGE_ID}"
     try:
         before = BlenderState.take()
-        first = enable_recording(module_name)
+        first = enable_recording(module_name, before.properties)
         first_unregister_errors = disable(module_name) if first.module else []
         first_leftovers = leftovers(before, first)
         remove_leftovers(before, first)
 
         before = BlenderState.take()
-        second = enable_recording(module_name)
+        second = enable_recording(module_name, before.properties)
         second_unregister_errors = disable(module_name) if second.module else []
         second_leftovers = leftovers(before, second)
         remove_leftovers(before, second)
