@@ -20,6 +20,7 @@ from . import (
     library_props,
     messages,
     operators,
+    preferences,
     previews,
     props,
     results,
@@ -125,7 +126,7 @@ class THRIXEL_OT_toggle_gallery_item(_GalleryItemOperator):
             cache.expanded.discard(item_id)
             return {'FINISHED'}
         cache.expanded.add(item_id)
-        if library_calls.blocked_reason() is not None:
+        if preferences.blocked_reason() is not None:
             return {'FINISHED'}
 
         def fetch(client: ThrixelClient, cancel: threading.Event) -> list[GalleryItem]:

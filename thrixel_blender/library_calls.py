@@ -16,18 +16,11 @@ from typing import Any
 
 import bpy
 
-from . import background, library_cache, messages, online, preferences, runtime
+from . import background, library_cache, messages, preferences, runtime
 from .client.errors import CancelledError, ThrixelError
 from .jobs.events import CallFunction
 
 log = logging.getLogger(__name__)
-
-
-def blocked_reason() -> str | None:
-    """Why no request can be sent now, or None."""
-    if not online.is_allowed():
-        return online.OFFLINE_REASON
-    return preferences.missing_setting()
 
 
 def start(

@@ -114,7 +114,7 @@ def refresh_submissions(context: Context | None = None) -> bool:
 
 def refresh_submissions_if_ready() -> None:
     """Refresh after a filter change, unless requests cannot be sent now."""
-    if library_calls.blocked_reason() is None:
+    if preferences.blocked_reason() is None:
         try:
             refresh_submissions()
         except messages.UserFacingError as error:
@@ -159,7 +159,7 @@ def _start_details(submission_id: str) -> bool:
 
 def feed() -> None:
     """Start queued detail requests while there is room; the pump calls this every tick."""
-    if _details is not None and library_calls.blocked_reason() is None:
+    if _details is not None and preferences.blocked_reason() is None:
         _details.feed()
 
 
@@ -256,7 +256,7 @@ class THRIXEL_OT_select_submission(SubmissionOperator):
         if row is None:
             return {'CANCELLED'}
         library_props.ui_state(context).selected_submission = row.submission_id
-        if library_calls.blocked_reason() is None:
+        if preferences.blocked_reason() is None:
             request_details([row.submission_id])
         return {'FINISHED'}
 

@@ -12,7 +12,6 @@ from . import (
     detail_jobs,
     image_inputs,
     messages,
-    online,
     preferences,
     props,
     results,
@@ -32,10 +31,7 @@ log = logging.getLogger(__name__)
 
 def network_ready(cls: type[Operator]) -> bool:
     """Poll helper for operators that send requests; explains in the tooltip when they can't."""
-    if not online.is_allowed():
-        cls.poll_message_set(online.OFFLINE_REASON)
-        return False
-    problem = preferences.missing_setting()
+    problem = preferences.blocked_reason()
     if problem:
         cls.poll_message_set(problem)
         return False

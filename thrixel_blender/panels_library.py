@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, cast
 
 from bpy.types import Context, Menu, Panel, UILayout, UIList
 
-from . import background, library_cache, library_calls, library_props, limits, panels, props
+from . import (
+    background,
+    library_cache,
+    library_calls,
+    library_props,
+    limits,
+    panels,
+    preferences,
+    props,
+)
 from .library_cache import LibraryCache, SubmissionRow
 from .refine_ops import resolve_parent
 
@@ -43,7 +52,7 @@ class _Sidebar(Panel):
 
 def draw_blocked(layout: UILayout, context: Context) -> bool:
     """Draw why requests cannot be sent, if they cannot; returns whether it drew anything."""
-    reason = library_calls.blocked_reason()
+    reason = preferences.blocked_reason()
     if reason is None:
         return False
     panels.wrapped_label(layout, context, reason, icon='ERROR')

@@ -65,7 +65,7 @@ class VIEW3D_PT_thrixel_selected(Panel):
 
 def can_send(context: Context) -> bool:
     """Sub-panels of the Selected panel show only when requests can be sent."""
-    return online.is_allowed() and preferences.missing_setting() is None
+    return preferences.blocked_reason() is None
 
 
 class VIEW3D_PT_thrixel_selected_detail(Panel):

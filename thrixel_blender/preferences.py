@@ -146,6 +146,13 @@ def missing_setting() -> str | None:
     return None
 
 
+def blocked_reason() -> str | None:
+    """Why no request can be sent now (online access off or settings incomplete), or None."""
+    if not online.is_allowed():
+        return online.OFFLINE_REASON
+    return missing_setting()
+
+
 def client_config() -> ClientConfig:
     """Capture the settings for a worker thread. Call on the main thread only.
 

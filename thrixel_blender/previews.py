@@ -14,7 +14,7 @@ from pathlib import Path
 import bpy
 import bpy.utils.previews
 
-from . import background, library_cache, library_calls
+from . import background, library_cache, library_calls, preferences
 from .client import ThrixelClient
 from .client.errors import NotFoundError, ThrixelError
 
@@ -61,7 +61,7 @@ def request(ids: list[str], kind: str) -> None:
 
 def feed() -> None:
     """Start queued downloads while there is room; the pump calls this every tick."""
-    if _queue is not None and library_calls.blocked_reason() is None:
+    if _queue is not None and preferences.blocked_reason() is None:
         _queue.feed()
 
 

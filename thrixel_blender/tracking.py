@@ -15,7 +15,7 @@ from pathlib import Path
 import bpy
 from bpy.app.handlers import persistent
 
-from . import online, preferences, props, runtime
+from . import preferences, props, runtime
 from .client import Phase1Request, SubmitResult, ThrixelClient
 from .client.errors import ThrixelError, ValidationError
 from .client.validation import validate_id
@@ -102,8 +102,7 @@ def resume_all() -> None:
     message saying why, and the pump calls this again once that changes.
     """
     state = runtime.get()
-    blocked = None if online.is_allowed() else online.OFFLINE_REASON
-    blocked = blocked or preferences.missing_setting()
+    blocked = preferences.blocked_reason()
     for _scene, record in props.all_jobs():
         if not record.is_active or state.is_following(record.job_id):
             continue
