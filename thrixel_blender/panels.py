@@ -40,15 +40,7 @@ class VIEW3D_PT_thrixel_generate(Panel):
         layout = self.layout
         if layout is None:
             return
-        if not online.is_allowed():
-            draw_offline(layout, context)
-            return
-        problem = preferences.missing_setting()
-        if problem:
-            wrapped_label(layout, context, problem, icon='ERROR')
-            layout.operator(
-                "preferences.addon_show", text="Open Add-on Preferences"
-            ).module = __package__
+        if draw_cannot_send(layout, context, addon_preferences_button=True):
             return
 
         settings = props.context_settings(context)
@@ -108,6 +100,28 @@ def draw_job(layout: UILayout, context: Context, record: props.THRIXEL_PG_job) -
             "thrixel.retry_job", text="Retry", icon='FILE_REFRESH'
         ).job_id = record.job_id
     buttons.operator("thrixel.remove_job", text="Remove", icon='TRASH').job_id = record.job_id
+
+
+def draw_cannot_send(
+    layout: UILayout, context: Context, *, addon_preferences_button: bool = False
+) -> bool:
+    """Draw why no request can be sent, with a way to fix it; return whether it drew anything.
+
+    Online access off gets a button to the System preferences; incomplete settings get their
+    problem, and a button to the add-on's preferences when `addon_preferences_button` is set.
+    """
+    if not online.is_allowed():
+        draw_offline(layout, context)
+        return True
+    problem = preferences.missing_setting()
+    if not problem:
+        return False
+    wrapped_label(layout, context, problem, icon='ERROR')
+    if addon_preferences_button:
+        layout.operator(
+            "preferences.addon_show", text="Open Add-on Preferences"
+        ).module = __package__
+    return True
 
 
 def draw_offline(layout: UILayout, context: Context) -> None:

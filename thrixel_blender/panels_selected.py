@@ -12,8 +12,8 @@ from typing import cast
 import bpy
 from bpy.types import Context, Panel, UILayout
 
-from . import detail_jobs, detail_ops, online, preferences, props
-from .panels import draw_offline, wrapped_label
+from . import detail_jobs, detail_ops, preferences, props
+from .panels import draw_cannot_send, wrapped_label
 from .selection_export import SelectionInfo, inspect_selection
 
 RESULT_KINDS = frozenset(detail_jobs.KIND_LABELS)
@@ -30,12 +30,7 @@ class VIEW3D_PT_thrixel_selected(Panel):
         layout = self.layout
         if layout is None:
             return
-        if not online.is_allowed():
-            draw_offline(layout, context)
-            return
-        problem = preferences.missing_setting()
-        if problem:
-            wrapped_label(layout, context, problem, icon='ERROR')
+        if draw_cannot_send(layout, context):
             return
         info = inspect_selection(context)
         if info.problem:
