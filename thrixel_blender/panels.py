@@ -29,12 +29,17 @@ CHARACTER_WIDTH_PIXELS = 7
 """Rough width of one character of the interface font at scale 1, for wrapping labels."""
 
 
-class VIEW3D_PT_thrixel_generate(Panel):
-    bl_idname = "VIEW3D_PT_thrixel_generate"
-    bl_label = "Generate"
+class Sidebar(Panel):
+    """Base of the panels in the 3D viewport's sidebar tab "Thrixel"."""
+
     bl_space_type = 'VIEW_3D'
     bl_region_type = 'UI'
     bl_category = "Thrixel"
+
+
+class VIEW3D_PT_thrixel_generate(Sidebar):
+    bl_idname = "VIEW3D_PT_thrixel_generate"
+    bl_label = "Generate"
 
     def draw(self, context: Context) -> None:
         layout = self.layout
@@ -58,12 +63,9 @@ class VIEW3D_PT_thrixel_generate(Panel):
         layout.operator("thrixel.generate_model", icon='SHADERFX')
 
 
-class VIEW3D_PT_thrixel_jobs(Panel):
+class VIEW3D_PT_thrixel_jobs(Sidebar):
     bl_idname = "VIEW3D_PT_thrixel_jobs"
     bl_label = "Jobs"
-    bl_space_type = 'VIEW_3D'
-    bl_region_type = 'UI'
-    bl_category = "Thrixel"
 
     def draw(self, context: Context) -> None:
         layout = self.layout

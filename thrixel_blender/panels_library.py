@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, cast
 
-from bpy.types import Context, Menu, Panel, UILayout, UIList
+from bpy.types import Context, Menu, UILayout, UIList
 
 from . import (
     background,
@@ -42,12 +42,6 @@ TRANSFER_STAGES = {
     "converting": "Converting",
     "downloading": "Downloading",
 }
-
-
-class _Sidebar(Panel):
-    bl_space_type = 'VIEW_3D'
-    bl_region_type = 'UI'
-    bl_category = "Thrixel"
 
 
 def draw_blocked(layout: UILayout, context: Context) -> bool:
@@ -125,7 +119,7 @@ class THRIXEL_UL_image_inputs(UIList):
             column.label(text=entry.size_note)
 
 
-class VIEW3D_PT_thrixel_generate_images(_Sidebar):
+class VIEW3D_PT_thrixel_generate_images(panels.Sidebar):
     bl_idname = "VIEW3D_PT_thrixel_generate_images"
     bl_label = "Reference Images"
     bl_parent_id = "VIEW3D_PT_thrixel_generate"
@@ -160,7 +154,7 @@ class VIEW3D_PT_thrixel_generate_images(_Sidebar):
 # Refine and modify
 
 
-class VIEW3D_PT_thrixel_rework(_Sidebar):
+class VIEW3D_PT_thrixel_rework(panels.Sidebar):
     bl_idname = "VIEW3D_PT_thrixel_rework"
     bl_label = "Refine & Modify"
 
@@ -199,7 +193,7 @@ def page_rows(cache: LibraryCache, ui: library_props.THRIXEL_PG_library_ui) -> l
     return rows[start : start + PAGE_SIZE]
 
 
-class VIEW3D_PT_thrixel_submissions(_Sidebar):
+class VIEW3D_PT_thrixel_submissions(panels.Sidebar):
     bl_idname = "VIEW3D_PT_thrixel_submissions"
     bl_label = "Submissions"
     bl_options = {'DEFAULT_CLOSED'}
@@ -441,7 +435,7 @@ class THRIXEL_MT_assign_project(Menu):
 # Projects
 
 
-class VIEW3D_PT_thrixel_projects(_Sidebar):
+class VIEW3D_PT_thrixel_projects(panels.Sidebar):
     bl_idname = "VIEW3D_PT_thrixel_projects"
     bl_label = "Projects"
     bl_options = {'DEFAULT_CLOSED'}
@@ -491,7 +485,7 @@ def draw_project(
 # Gallery
 
 
-class VIEW3D_PT_thrixel_gallery(_Sidebar):
+class VIEW3D_PT_thrixel_gallery(panels.Sidebar):
     bl_idname = "VIEW3D_PT_thrixel_gallery"
     bl_label = "Gallery"
     bl_options = {'DEFAULT_CLOSED'}
@@ -554,7 +548,7 @@ def draw_gallery_row(
 # Downloads and limits
 
 
-class VIEW3D_PT_thrixel_transfers(_Sidebar):
+class VIEW3D_PT_thrixel_transfers(panels.Sidebar):
     bl_idname = "VIEW3D_PT_thrixel_transfers"
     bl_label = "Downloads"
     bl_options = {'DEFAULT_CLOSED'}
@@ -601,7 +595,7 @@ def draw_transfer(layout: UILayout, context: Context, transfer: library_cache.Tr
     buttons.operator("thrixel.dismiss_transfer", icon='X').transfer_id = transfer.transfer_id
 
 
-class VIEW3D_PT_thrixel_limits(_Sidebar):
+class VIEW3D_PT_thrixel_limits(panels.Sidebar):
     bl_idname = "VIEW3D_PT_thrixel_limits"
     bl_label = "Usage"
     bl_options = {'DEFAULT_CLOSED'}

@@ -10,21 +10,18 @@ from __future__ import annotations
 from typing import cast
 
 import bpy
-from bpy.types import Context, Panel, UILayout
+from bpy.types import Context, UILayout
 
 from . import detail_jobs, detail_ops, preferences, props
-from .panels import draw_cannot_send, wrapped_label
+from .panels import Sidebar, draw_cannot_send, wrapped_label
 from .selection_export import SelectionInfo, inspect_selection
 
 RESULT_KINDS = frozenset(detail_jobs.KIND_LABELS)
 
 
-class VIEW3D_PT_thrixel_selected(Panel):
+class VIEW3D_PT_thrixel_selected(Sidebar):
     bl_idname = "VIEW3D_PT_thrixel_selected"
     bl_label = "Selected"
-    bl_space_type = 'VIEW_3D'
-    bl_region_type = 'UI'
-    bl_category = "Thrixel"
 
     def draw(self, context: Context) -> None:
         layout = self.layout
@@ -63,26 +60,26 @@ def can_send(context: Context) -> bool:
     return preferences.blocked_reason() is None
 
 
-class VIEW3D_PT_thrixel_selected_detail(Panel):
-    bl_idname = "VIEW3D_PT_thrixel_selected_detail"
-    bl_label = "Detail"
+class _SelectedPart(Sidebar):
+    """Base of the sub-panels of the Selected panel, shown only when requests can be sent."""
+
     bl_parent_id = "VIEW3D_PT_thrixel_selected"
-    bl_space_type = 'VIEW_3D'
-    bl_region_type = 'UI'
-    bl_category = "Thrixel"
 
     @classmethod
     def poll(cls, context: Context) -> bool:
         return can_send(context)
 
+
+class VIEW3D_PT_thrixel_selected_detail(_SelectedPart):
+    bl_idname = "VIEW3D_PT_thrixel_selected_detail"
+    bl_label = "Detail"
+
     def draw(self, context: Context) -> None:
-        layout = self.layout
-        if layout is None:
+        column = _action_column(
+            self.layout, context, detail_jobs.detail_problem(inspect_selection(context))
+        )
+        if column is None:
             return
-        layout.use_property_split = True
-        layout.use_property_decorate = False
-        problem = detail_jobs.detail_problem(inspect_selection(context))
-        column = _greyed(layout, context, problem)
         options = props.context_settings(context).detail
         column.prop(options, "prompt")
         _draw_image_choice(column, options, "image_source", "image_path", "image")
@@ -111,27 +108,17 @@ class VIEW3D_PT_thrixel_selected_detail(Panel):
         column.operator("thrixel.detail_selected", icon='SHADERFX')
 
 
-class VIEW3D_PT_thrixel_selected_remesh(Panel):
+class VIEW3D_PT_thrixel_selected_remesh(_SelectedPart):
     bl_idname = "VIEW3D_PT_thrixel_selected_remesh"
     bl_label = "Remesh"
     bl_options = {'DEFAULT_CLOSED'}
-    bl_parent_id = "VIEW3D_PT_thrixel_selected"
-    bl_space_type = 'VIEW_3D'
-    bl_region_type = 'UI'
-    bl_category = "Thrixel"
-
-    @classmethod
-    def poll(cls, context: Context) -> bool:
-        return can_send(context)
 
     def draw(self, context: Context) -> None:
-        layout = self.layout
-        if layout is None:
+        column = _action_column(
+            self.layout, context, detail_jobs.phase4_problem(inspect_selection(context), "remesh")
+        )
+        if column is None:
             return
-        layout.use_property_split = True
-        layout.use_property_decorate = False
-        problem = detail_jobs.phase4_problem(inspect_selection(context), "remesh")
-        column = _greyed(layout, context, problem)
         options = props.context_settings(context).detail
         column.prop(options, "remesh_decimation_target")
         column.prop(options, "remesh_quads")
@@ -139,27 +126,19 @@ class VIEW3D_PT_thrixel_selected_remesh(Panel):
         column.operator("thrixel.remesh_selected", icon='MOD_REMESH')
 
 
-class VIEW3D_PT_thrixel_selected_retexture(Panel):
+class VIEW3D_PT_thrixel_selected_retexture(_SelectedPart):
     bl_idname = "VIEW3D_PT_thrixel_selected_retexture"
     bl_label = "Retexture"
     bl_options = {'DEFAULT_CLOSED'}
-    bl_parent_id = "VIEW3D_PT_thrixel_selected"
-    bl_space_type = 'VIEW_3D'
-    bl_region_type = 'UI'
-    bl_category = "Thrixel"
-
-    @classmethod
-    def poll(cls, context: Context) -> bool:
-        return can_send(context)
 
     def draw(self, context: Context) -> None:
-        layout = self.layout
-        if layout is None:
+        column = _action_column(
+            self.layout,
+            context,
+            detail_jobs.phase4_problem(inspect_selection(context), "retexture"),
+        )
+        if column is None:
             return
-        layout.use_property_split = True
-        layout.use_property_decorate = False
-        problem = detail_jobs.phase4_problem(inspect_selection(context), "retexture")
-        column = _greyed(layout, context, problem)
         options = props.context_settings(context).detail
         column.prop(options, "retexture_mode")
         column.prop(options, "retexture_texture_size")
@@ -174,17 +153,9 @@ class VIEW3D_PT_thrixel_selected_retexture(Panel):
         column.operator("thrixel.retexture_selected", icon='TEXTURE')
 
 
-class VIEW3D_PT_thrixel_selected_results(Panel):
+class VIEW3D_PT_thrixel_selected_results(_SelectedPart):
     bl_idname = "VIEW3D_PT_thrixel_selected_results"
     bl_label = "Results"
-    bl_parent_id = "VIEW3D_PT_thrixel_selected"
-    bl_space_type = 'VIEW_3D'
-    bl_region_type = 'UI'
-    bl_category = "Thrixel"
-
-    @classmethod
-    def poll(cls, context: Context) -> bool:
-        return can_send(context)
 
     def draw(self, context: Context) -> None:
         layout = self.layout
@@ -219,6 +190,18 @@ def _draw_result(layout: UILayout, context: Context, record: props.THRIXEL_PG_jo
     status = detail_ops.reference_status.get(record.submission_id)
     if status:
         wrapped_label(layout, context, status)
+
+
+def _action_column(
+    layout: UILayout | None, context: Context, problem: str | None
+) -> UILayout | None:
+    """Set up a sub-panel of one action; return the column for its options, greyed out under
+    the reason when the action does not apply (`problem` set), or None without a layout."""
+    if layout is None:
+        return None
+    layout.use_property_split = True
+    layout.use_property_decorate = False
+    return _greyed(layout, context, problem)
 
 
 def _greyed(layout: UILayout, context: Context, problem: str | None) -> UILayout:
