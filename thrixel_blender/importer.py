@@ -110,7 +110,7 @@ def _import_stamped(
     phase: int,
     origin: Vector,
 ) -> ImportedModel:
-    view_layer = _view_layer_of(scene)
+    view_layer = view_layer_of(scene)
     snapshot = _snapshot_ids()
     selection = _SelectionState.capture(view_layer)
     active_layer = view_layer.active_layer_collection
@@ -120,7 +120,7 @@ def _import_stamped(
     try:
         collection = bpy.data.collections.new(name or DEFAULT_COLLECTION_NAME)
         scene.collection.children.link(collection)
-        layer_collection = _layer_collection_of(view_layer.layer_collection, collection)
+        layer_collection = layer_collection_of(view_layer.layer_collection, collection)
         if layer_collection is None:
             raise RuntimeError(f"The new collection {collection.name!r} is not in the view layer")
         view_layer.active_layer_collection = layer_collection
@@ -350,19 +350,21 @@ class _SelectionState:
         view_layer.objects.active = active
 
 
-def _view_layer_of(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
+def view_layer_of(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
+    """Return the context's view layer when `scene` is the context's scene, else its first."""
     if bpy.context.scene == scene and bpy.context.view_layer is not None:
         return bpy.context.view_layer
     return scene.view_layers[0]
 
 
-def _layer_collection_of(
+def layer_collection_of(
     root: bpy.types.LayerCollection, collection: bpy.types.Collection
 ) -> bpy.types.LayerCollection | None:
+    """Return the layer collection of `collection` in the tree below `root`, or None."""
     if root.collection == collection:
         return root
     for child in root.children:
-        found = _layer_collection_of(child, collection)
+        found = layer_collection_of(child, collection)
         if found is not None:
             return found
     return None
@@ -380,5 +382,5 @@ def _restore_active_collection(
     found = None
     collection = bpy.data.collections.get(collection_name) if collection_name else None
     if collection is not None:
-        found = _layer_collection_of(root, collection)
+        found = layer_collection_of(root, collection)
     view_layer.active_layer_collection = found if found is not None else root

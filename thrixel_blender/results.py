@@ -68,7 +68,7 @@ def place_over_sources(
     model = place_at_cursor(scene, record, glb_path)
     objects = [bpy.data.objects[name] for name in model.object_names]
     try:
-        _view_layer(scene).update()
+        importer.view_layer_of(scene).update()
         missing = _move_onto_sources(scene, record, objects)
         hidden = hide_sources(scene, record)
     except Exception as error:
@@ -172,7 +172,7 @@ def restore_sources(scene: bpy.types.Scene, record: props.THRIXEL_PG_job) -> tup
     collection = bpy.data.collections.get(record.collection_name)
     if collection is not None:
         for view_layer in scene.view_layers:
-            layer_collection = _layer_collection_of(view_layer.layer_collection, collection)
+            layer_collection = importer.layer_collection_of(view_layer.layer_collection, collection)
             if layer_collection is not None:
                 layer_collection.hide_viewport = True
         collection.hide_render = True
@@ -190,7 +190,7 @@ def show_result(scene: bpy.types.Scene, record: props.THRIXEL_PG_job) -> int:
     if collection is None:
         raise LookupError(record.collection_name)
     for view_layer in scene.view_layers:
-        layer_collection = _layer_collection_of(view_layer.layer_collection, collection)
+        layer_collection = importer.layer_collection_of(view_layer.layer_collection, collection)
         if layer_collection is not None:
             layer_collection.hide_viewport = False
     collection.hide_render = False
@@ -272,21 +272,3 @@ def _depth(obj: bpy.types.Object) -> int:
         obj = obj.parent
         depth += 1
     return depth
-
-
-def _view_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
-    if bpy.context.scene == scene and bpy.context.view_layer is not None:
-        return bpy.context.view_layer
-    return scene.view_layers[0]
-
-
-def _layer_collection_of(
-    root: bpy.types.LayerCollection, collection: bpy.types.Collection
-) -> bpy.types.LayerCollection | None:
-    if root.collection == collection:
-        return root
-    for child in root.children:
-        found = _layer_collection_of(child, collection)
-        if found is not None:
-            return found
-    return None
