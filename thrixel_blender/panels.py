@@ -107,10 +107,11 @@ def draw_job(layout: UILayout, context: Context, record: props.THRIXEL_PG_job) -
 def draw_cannot_send(
     layout: UILayout, context: Context, *, addon_preferences_button: bool = False
 ) -> bool:
-    """Draw why no request can be sent, with a way to fix it; return whether it drew anything.
+    """Draw why no request can be sent and a way to fix it. Return whether it drew anything.
 
-    Online access off gets a button to the System preferences; incomplete settings get their
-    problem, and a button to the add-on's preferences when `addon_preferences_button` is set.
+    When online access is off, a button opens the System preferences. When the settings are
+    incomplete, the problem is drawn, with a button to the add-on's preferences if
+    `addon_preferences_button` is set.
     """
     if not online.is_allowed():
         draw_offline(layout, context)

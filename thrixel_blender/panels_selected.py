@@ -195,8 +195,10 @@ def _draw_result(layout: UILayout, context: Context, record: props.THRIXEL_PG_jo
 def _action_column(
     layout: UILayout | None, context: Context, problem: str | None
 ) -> UILayout | None:
-    """Set up a sub-panel of one action; return the column for its options, greyed out under
-    the reason when the action does not apply (`problem` set), or None without a layout."""
+    """Set up the sub-panel of one action and return the column for its options.
+
+    The column is greyed out under `problem` when that is set. Without a layout, return None.
+    """
     if layout is None:
         return None
     layout.use_property_split = True

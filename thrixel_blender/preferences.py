@@ -147,7 +147,7 @@ def missing_setting() -> str | None:
 
 
 def blocked_reason() -> str | None:
-    """Why no request can be sent now (online access off or settings incomplete), or None."""
+    """Return why no request can be sent now (online access off, settings incomplete) or None."""
     if not online.is_allowed():
         return online.OFFLINE_REASON
     return missing_setting()
