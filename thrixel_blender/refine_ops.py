@@ -137,13 +137,8 @@ def _submitter(request: Phase2Request | Phase3Request) -> limits.SubmitFunction:
     return lambda client, cancel: client.submit_phase3(request)
 
 
-class THRIXEL_OT_refine_model(Operator):
-    """Auto-refine the model: the service critiques it and makes an improved version, imported
-    beside it"""
-
-    bl_idname = "thrixel.refine_model"
-    bl_label = "Refine"
-    bl_options = {'REGISTER'}
+class _ReworkOperator(Operator):
+    """Base of Refine and Modify: the parent is the button's submission or the context's."""
 
     submission_id: StringProperty(name="Submission ID", options={'SKIP_SAVE'})
 
@@ -151,10 +146,25 @@ class THRIXEL_OT_refine_model(Operator):
     def poll(cls, context: Context) -> bool:
         return _parent_poll(cls, context)
 
-    def execute(self, context: Context) -> set[OperatorReturnItems]:
+    def checked_parent(self, context: Context) -> Parent | None:
+        """Return the parent to work on, or report that there is none and return None."""
         parent = resolve_parent(context, self.submission_id)
         if parent is None:
             self.report({'ERROR'}, "Select an object imported from Thrixel first.")
+        return parent
+
+
+class THRIXEL_OT_refine_model(_ReworkOperator):
+    """Auto-refine the model: the service critiques it and makes an improved version, imported
+    beside it"""
+
+    bl_idname = "thrixel.refine_model"
+    bl_label = "Refine"
+    bl_options = {'REGISTER'}
+
+    def execute(self, context: Context) -> set[OperatorReturnItems]:
+        parent = self.checked_parent(context)
+        if parent is None:
             return {'CANCELLED'}
         if parent.phase not in REFINABLE_PHASES and parent.phase != 0:
             self.report(
@@ -185,23 +195,16 @@ class THRIXEL_OT_refine_model(Operator):
         return {'FINISHED'}
 
 
-class THRIXEL_OT_modify_model(Operator):
+class THRIXEL_OT_modify_model(_ReworkOperator):
     """Apply the change described in words to the model; the result is imported beside it"""
 
     bl_idname = "thrixel.modify_model"
     bl_label = "Modify"
     bl_options = {'REGISTER'}
 
-    submission_id: StringProperty(name="Submission ID", options={'SKIP_SAVE'})
-
-    @classmethod
-    def poll(cls, context: Context) -> bool:
-        return _parent_poll(cls, context)
-
     def execute(self, context: Context) -> set[OperatorReturnItems]:
-        parent = resolve_parent(context, self.submission_id)
+        parent = self.checked_parent(context)
         if parent is None:
-            self.report({'ERROR'}, "Select an object imported from Thrixel first.")
             return {'CANCELLED'}
         scene = props.context_scene(context)
         change = props.scene_settings(scene).library.modification_request.strip()
