@@ -185,7 +185,7 @@ def main() -> int:
 
         print("Rendering a preview with Cycles ...", flush=True)
         frame_and_render(bpy, collection_name, png_path)
-        # One save after rendering, so the .blend holds the preview's camera and lights too.
+        # One save after rendering, so the .blend contains the preview's camera and lights too.
         # No .blend1 backup: a rerun replaces the demo's own output.
         bpy.context.preferences.filepaths.save_version = 0
         bpy.ops.wm.save_as_mainfile(filepath=str(blend_path))

@@ -52,7 +52,7 @@ class CallWait:
     area: str | None
     """The library cache area the call reports to, when it has one."""
     action: str
-    """What the call does in the user's words, such as "Refresh Submissions"."""
+    """Label of the call in the user's words, such as "Refresh Submissions"."""
     until: float
     """POSIX time of the next attempt."""
 

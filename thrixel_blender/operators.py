@@ -277,7 +277,8 @@ def _check_key(client: ThrixelClient) -> str:
 
 
 def _valid_id(value: str) -> bool:
-    """Whether `value` is a usable id; a damaged id saved in a file is not, so Retry resends."""
+    """Return whether `value` is a usable id. A damaged id saved in a file is not usable, so
+    Retry sends the request again."""
     try:
         validate_id(value, "submission_id")
     except ValidationError:

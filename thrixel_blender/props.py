@@ -55,7 +55,7 @@ class THRIXEL_PG_job(PropertyGroup):
     nickname: StringProperty(name="Nickname")
     phase: IntProperty(name="Phase", min=0, max=5)
     collection_name: StringProperty(
-        name="Collection", description="Collection that holds the imported model"
+        name="Collection", description="Collection that contains the imported model"
     )
     imported: BoolProperty(name="Imported")
     created: StringProperty(name="Created", description="When the job was started, ISO 8601 in UTC")

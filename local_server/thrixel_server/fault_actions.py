@@ -1,4 +1,4 @@
-"""What each queued fault does to the one request it hits."""
+"""Actions that apply each queued fault to the one request it matches."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ async def close_connection(raw_send: Send) -> None:
     """Close the TCP connection under the request without a proper HTTP ending.
 
     NOTE: ASGI has no "drop the connection" message. uvicorn's `send` is a bound method of its
-    request cycle, which holds the transport, so this reaches through it.
+    request cycle, which owns the transport, so this reaches through it.
     """
     transport = getattr(getattr(raw_send, "__self__", None), "transport", None)
     if transport is None:
@@ -143,7 +143,7 @@ async def apply(
         await app(scope, receive, send)
     elif kind == "slow_response":
         # The request is handled (a submit creates its submission) and only the response is
-        # late, as when a busy service answers after the client's read timeout.
+        # late, as when a busy service responds after the client's read timeout.
         start, body = await buffered_response(app, scope, receive)
         await asyncio.sleep(fault["seconds"])
         await send_replaced_body(send, start, body)

@@ -23,7 +23,7 @@ def is_terminal_event(event: dict[str, Any]) -> bool:
 
 
 def snapshot(submission: Submission) -> list[dict[str, Any]]:
-    """Events that tell a new listener where the submission stands."""
+    """Events that tell a new listener the submission's current state."""
     status: dict[str, Any] = {"type": "status", "status": submission.status}
     if submission.status == "failed":
         status["error"] = submission.error
@@ -73,7 +73,7 @@ async def event_stream(
 async def faulty_stream(
     store: Store, submission: Submission, fault: dict[str, Any], index: int
 ) -> AsyncIterator[str]:
-    """Misbehave as the fault says after the snapshot, then close without a terminal event."""
+    """Misbehave as the fault specifies after the snapshot, then close without a terminal event."""
     kind = fault["fault"]
     if kind == "stream_close_early":
         sent = 0

@@ -34,7 +34,7 @@ def uploads(server: LocalServer) -> list[dict[str, Any]]:
 
 
 def wait_for_upload_answer(server: LocalServer) -> None:
-    """Wait until the service has answered the upload (the add-on may not have seen it)."""
+    """Wait until the service has responded to the upload (the add-on may not have seen it)."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if any(entry["status"] == 200 for entry in uploads(server)):
@@ -56,9 +56,9 @@ def upload_count(server: LocalServer) -> int:
 
 
 def start_slow_upload(addon: Addon, server: LocalServer) -> Any:
-    """Start Detail on a new cube whose upload the service stores at once but answers late.
+    """Start Detail on a new cube whose upload the service stores at once but responds late.
 
-    Returns the record once the service holds the upload and the add-on still waits for the
+    Returns the record once the service has stored the upload and the add-on still waits for the
     response."""
     bpy.ops.mesh.primitive_cube_add(location=(1.0, 2.0, 3.0))
     cube = bpy.context.active_object
@@ -164,7 +164,7 @@ def cancel_and_forget_upload_id(addon: Addon, server: LocalServer, record_id: st
 
 def test_retry_adopts_upload_without_id(detail_ready: Addon, server: LocalServer) -> None:
     # Blender closed before the upload's response arrived: neither the record nor the saved
-    # request knows the id, and the export is gone too. Retry finds the upload on the service.
+    # request contains the id, and the export is gone too. Retry finds the upload on the service.
     record_id = start_slow_upload(detail_ready, server).job_id
     saved = cancel_and_forget_upload_id(detail_ready, server, record_id)
     Path(saved["upload"]["path"]).unlink()

@@ -1,8 +1,8 @@
 """HTTP transport: one `send()` that maps every failure into the client's errors and retries.
 
 Runs on whichever thread calls it and keeps no state of its own; the caller passes the
-`requests.Session`. Retries wait on the caller's cancel event, so cancelling never waits out a
-backoff.
+`requests.Session`. Retries wait on the caller's cancel event, so a cancel ends a backoff at
+once.
 """
 
 from __future__ import annotations
@@ -42,13 +42,13 @@ class RetryPolicy:
     initial_delay: float = 0.5
     """Seconds before the first retry; doubles each attempt."""
     max_delay: float = 30.0
-    """Longest single wait, also the longest `Retry-After` the client waits out by itself."""
+    """Maximum single wait, also the maximum `Retry-After` the client waits out by itself."""
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Return the delay in seconds that a `Retry-After` header requests.
 
-    The header holds either a number of seconds or an HTTP date. Returns None when the header
+    The header contains either a number of seconds or an HTTP date. Returns None when the header
     is missing or unreadable; a date in the past gives 0.
     """
     if value is None:
@@ -73,7 +73,7 @@ def backoff_delay(attempt: int, policy: RetryPolicy) -> float:
 
 
 API_PATH_SUFFIX = "/api/v1"
-"""How the documented base URL ends; named when a response shows the base URL is wrong."""
+"""Path suffix of the documented base URL, named when a response shows the base URL is wrong."""
 
 
 def error_from_response(
@@ -233,7 +233,7 @@ def _plain_text_excerpt(response: requests.Response) -> str:
 
 
 def _was_sent(exc: requests.ConnectionError) -> bool:
-    """Whether the request may have reached the server before the connection failed."""
+    """Return whether the request may have reached the server before the connection failed."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return False
     text = repr(exc)

@@ -16,7 +16,7 @@ _LOOPBACK_NO_PROXY = "localhost,127.0.0.0/8,::1"
 
 
 def is_loopback_host(host: str) -> bool:
-    """Whether `host` names this machine: `localhost`, 127.0.0.0/8 or ::1."""
+    """Return whether `host` names this machine: `localhost`, 127.0.0.0/8 or ::1."""
     name = host.strip("[]").lower()
     if name == "localhost" or name.endswith(".localhost"):
         return True
@@ -65,7 +65,7 @@ class ClientConfig:
     user_agent: str = "thrixel-blender"
     key_source: str = ""
     """Where the key came from, such as "the THRIXEL_API_KEY environment variable", named in
-    the message for a missing or rejected key. Empty when the caller does not say."""
+    the message for a missing or rejected key. Empty when the caller gives no source."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", normalize_base_url(self.base_url))

@@ -28,7 +28,7 @@ class ThrixelError(Exception):
         self.request_id = request_id
         self.body = body
         self.fix = fix
-        """What to do next, as a sentence, when the client knows; None leaves it to the caller."""
+        """What to do next, as a sentence, when the client has one; None leaves it to the caller."""
 
     @property
     def transient(self) -> bool:
@@ -37,7 +37,7 @@ class ThrixelError(Exception):
 
 
 class ThrixelConnectionError(ThrixelError):
-    """The service could not be reached, or the connection dropped mid-answer."""
+    """The service could not be reached, or the connection dropped mid-response."""
 
     @property
     def transient(self) -> bool:
@@ -145,7 +145,7 @@ class ServerError(ThrixelError):
 
 
 class InvalidResponseError(ThrixelError):
-    """The answer could not be used: not JSON, a missing field, a short or corrupt download."""
+    """The response could not be used: not JSON, a missing field, a short or corrupt download."""
 
     @property
     def transient(self) -> bool:

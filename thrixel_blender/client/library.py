@@ -220,7 +220,7 @@ class LibraryClient(Transport):
         if response.status_code == 204 or not response.content:
             return {}
         if route_name in ("gallery", "gallery_subtree"):
-            # The docs call these answers "a flat list" without naming a wrapper object.
+            # The docs call these responses "a flat list" without naming a wrapper object.
             try:
                 data = response.json()
             except ValueError:
@@ -231,7 +231,7 @@ class LibraryClient(Transport):
 
 
 def _items(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    """Return the list under `key`; the gallery may also answer with a bare list."""
+    """Return the list under `key`; the gallery may also respond with a bare list."""
     items = data.get(key)
     if items is None and key == "items":
         items = data.get("gallery") or data.get("subtree")

@@ -1,8 +1,8 @@
 """The route table: every Thrixel endpoint the client calls, in one place.
 
 Paths are relative to the base URL and use `str.format` fields. Rows marked `inferred` are not
-spelled out by the public docs (the "Organize" page gives no method or path); if the service
-answers 404 or 405 on one of them, the error names the operation and the path tried.
+spelled out by the public docs (the "Organize" page gives no method or path). If the service
+returns 404 or 405 for one of them, the error names the operation and the path tried.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class Route:
     auth: bool
     """Whether the call needs the API key."""
     idempotent: bool
-    """Whether retrying after a lost answer cannot create a second resource."""
+    """Whether retrying after a lost response cannot create a second resource."""
     inferred: bool = False
     """Whether the method and path are our reading rather than the documented contract."""
 

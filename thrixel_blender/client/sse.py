@@ -12,7 +12,7 @@ import codecs
 from dataclasses import dataclass
 
 MAX_LINE_CHARS = 1_000_000
-"""Longest line the parser accepts; progress events are a few hundred characters."""
+"""Maximum line length the parser accepts; progress events are a few hundred characters."""
 MAX_EVENT_CHARS = 4_000_000
 """Most data one event may collect over its `data:` lines."""
 
@@ -89,7 +89,7 @@ class SSEParser:
             )
 
     def close(self) -> list[ServerSentEvent]:
-        """End the stream. An event not ended by a blank line is discarded, as the standard says."""
+        """End the stream, discarding an event not ended by a blank line (HTML standard)."""
         self._buffer += "".join(self._partial) + self._decoder.decode(b"", final=True)
         self._partial.clear()
         self._partial_chars = 0

@@ -1,6 +1,6 @@
 """Shared plumbing of the client: URLs, headers, sending, streaming downloads, interrupting.
 
-`Transport` holds one `requests.Session`. `interrupt()` may be called from another thread to cut
+`Transport` owns one `requests.Session`. `interrupt()` may be called from another thread to cut
 a running stream or download short; everything else belongs to the calling thread.
 """
 
@@ -26,7 +26,7 @@ from .uploads import ProgressCallback
 from .validation import validate_id
 
 DOWNLOADED_MODEL = "the downloaded model"
-"""How messages name a GLB download that failed its checks."""
+"""Name that messages give a GLB download that failed its checks."""
 MAX_DOWNLOAD_BYTES = 2 * 1024**3
 """Ceiling on any download, so a broken or hostile server cannot fill the disk."""
 

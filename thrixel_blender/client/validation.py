@@ -1,7 +1,7 @@
 """Checks on values before they are sent: ids, images, ranges and enums.
 
 Each check raises `ValidationError` naming the field, so a bad value never leaves the machine and
-the user is told which field to fix. Plain functions, no I/O.
+the message names the field to fix. Plain functions, no I/O.
 """
 
 from __future__ import annotations
@@ -95,7 +95,9 @@ def validate_image_reference(value: str, field: str) -> None:
     try:
         base64.b64decode(match.group(2), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ValidationError(f"{field} holds data that is not valid base64", field=field) from exc
+        raise ValidationError(
+            f"{field} contains data that is not valid base64", field=field
+        ) from exc
 
 
 def validate_images(image: str | None, images: Sequence[str] | None) -> None:
@@ -110,7 +112,7 @@ def validate_images(image: str | None, images: Sequence[str] | None) -> None:
     if images is not None:
         if not 1 <= len(images) <= MAX_IMAGES:
             raise ValidationError(
-                f"images holds {len(images)} entries but must hold 1 to {MAX_IMAGES}",
+                f"images contains {len(images)} entries but must contain 1 to {MAX_IMAGES}",
                 field="images",
             )
         for index, entry in enumerate(images):

@@ -24,11 +24,11 @@ EVENT_KINDS = frozenset(
         "status",  # the remote status changed
         "progress",  # progress fraction and message
         "message",  # a log line from the service or the runner
-        "completed",  # files holds the downloaded results
-        "failed",  # message is ready to show; error holds the exception
+        "completed",  # files contains the downloaded results
+        "failed",  # message is ready to show; error contains the exception
         "cancelled",
         "result",  # the return value of a call, in payload
-        "uploaded",  # a submit function uploaded a file; payload holds the upload's id
+        "uploaded",  # a submit function uploaded a file; payload contains the upload's id
     }
 )
 
@@ -40,7 +40,7 @@ class JobSpec:
     job_id: str
     """Local id, unique per job, chosen by the caller."""
     kind: str
-    """What the job does, such as "generate" or "detail"; only reported back."""
+    """Kind of work, such as "generate" or "detail"; only reported back."""
     dest_dir: Path
     """Folder for the downloaded result files."""
     submit: SubmitFunction | None = None

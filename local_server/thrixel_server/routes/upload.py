@@ -31,7 +31,7 @@ def too_large(limit: int) -> HTTPException:
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes:
-    """Read the body, answering 413 as soon as it passes the limit, before it is all in."""
+    """Read the body, returning 413 as soon as it passes the limit, before all of it arrives."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + MULTIPART_SLACK_BYTES:
         raise too_large(limit)
